@@ -1,0 +1,1 @@
+"""HTTP routes: thin — parse, run the flow, render."""

@@ -1,0 +1,50 @@
+"""The OpenAI-compatible surface: /v1/chat/completions, /v1/embeddings, /v1/models."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from gureum.api.common import bearer, context, platform, read_json, render, validate
+from gureum.api.schemas import ChatRequest, EmbeddingsRequest
+from gureum.errors import ModelNotFound
+from gureum.flow.types import Endpoint
+
+router = APIRouter()
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    p = platform(request)
+    body = await read_json(request, p.settings.max_body_bytes)
+    req = validate(ChatRequest, body)
+    ctx = context(request, Endpoint.CHAT, body, req.model, req.stream)
+    return render(ctx, await p.flow(ctx))
+
+
+@router.post("/v1/embeddings")
+async def embeddings(request: Request) -> Response:
+    p = platform(request)
+    body = await read_json(request, p.settings.max_body_bytes)
+    req = validate(EmbeddingsRequest, body)
+    ctx = context(request, Endpoint.EMBEDDINGS, body, req.model)
+    return render(ctx, await p.flow(ctx))
+
+
+@router.get("/v1/models")
+async def models(request: Request) -> dict[str, object]:
+    p = platform(request)
+
+    await p.keys.authenticate(bearer(request))
+    return {"object": "list", "data": p.catalog.public_models()}
+
+
+@router.get("/v1/models/{model_id:path}")
+async def model(model_id: str, request: Request) -> dict[str, object]:
+    p = platform(request)
+
+    await p.keys.authenticate(bearer(request))
+    for m in p.catalog.public_models():
+        if m["id"] == model_id:
+            return m
+    raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")

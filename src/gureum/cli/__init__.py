@@ -1,0 +1,40 @@
+"""The `gureum` command. Each command group lives in its own module and is mounted here."""
+
+from __future__ import annotations
+
+import typer
+
+from gureum.cli import audit, keys, serve
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="gureum (구름): a self-hosted AI-native platform.")
+app.command("serve")(serve.serve)
+app.add_typer(keys.app, name="keys", help="Create, list and revoke API keys.")
+app.add_typer(audit.app, name="audit", help="Verify and export the hash-chained audit log.")
+
+
+def _mount_optional() -> None:
+    # Command groups owned by feature folders; each is a plain Typer app.
+    import importlib
+
+    for module, name, help_ in (
+        ("gureum.cli.pii", "pii", "Detect PII in text and score the detector."),
+        ("gureum.cli.knowledge", "ingest", None),
+        ("gureum.cli.eval", "eval", "Evaluate retrieval quality."),
+        ("gureum.cli.usage", "usage", None),
+        ("gureum.cli.config", "config", "Show the configuration reference."),
+    ):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:
+                continue
+            raise
+        if isinstance(mod.app, typer.Typer):
+            app.add_typer(mod.app, name=name, help=help_)
+
+
+_mount_optional()
+
+
+def main() -> None:
+    app()

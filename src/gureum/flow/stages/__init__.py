@@ -1,0 +1,1 @@
+"""One stage per file, each `async (ctx, next) -> Reply`."""

@@ -1,0 +1,1 @@
+"""Governance: identity, PII, policy, budgets, limits, ledger and audit."""

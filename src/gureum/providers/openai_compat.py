@@ -1,0 +1,216 @@
+"""Any OpenAI-compatible server: OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp server, LM Studio …
+
+The servers differ only in small ways, so the differences are a declarative parameter table in
+`options` (see `ParamTable`), not code: rename a parameter, drop one the server rejects, fill a
+default, clamp a range. Azure is selected by setting `api_version`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from gureum.errors import UpstreamError, UpstreamRateLimited, UpstreamRejected, UpstreamTimeout
+from gureum.providers.base import ChatResult, EmbedResult, ProviderSettings, Usage
+from gureum.providers.registry import register
+from gureum.tokens import estimate_messages, estimate_tokens
+
+
+class ParamTable(BaseModel):
+    """`options:` of an OpenAI-compatible provider."""
+
+    model_config = ConfigDict(extra="forbid")
+    rename: dict[str, str] = Field(default_factory=dict, description="Parameter → the name this server uses.")
+    drop: list[str] = Field(default_factory=list, description="Parameters this server rejects.")
+    defaults: dict[str, Any] = Field(default_factory=dict, description="Values sent when the client sends none.")
+    clamp: dict[str, tuple[float, float]] = Field(default_factory=dict, description="Numeric ranges to clamp into.")
+    stream_usage: bool = Field(default=True, description="Ask for usage in streams (stream_options.include_usage).")
+
+
+@contextmanager
+def map_errors(name: str):  # type: ignore[no-untyped-def]
+    """The one place this adapter turns transport failures into gureum errors."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise UpstreamTimeout(f"provider '{name}' timed out ({type(exc).__name__})") from None
+    except httpx.TransportError as exc:
+        raise UpstreamError(f"provider '{name}' connection failed: {type(exc).__name__}") from None
+
+
+def error_from_response(name: str, status: int, raw: bytes) -> UpstreamError:
+    message = raw[:300].decode("utf-8", "replace")
+    try:
+        err = orjson.loads(raw).get("error")
+        if isinstance(err, dict) and err.get("message"):
+            message = str(err["message"])
+        elif isinstance(err, str):
+            message = err
+    except (orjson.JSONDecodeError, AttributeError):
+        pass
+    text = f"provider '{name}' returned {status}: {message}"
+    if status == 429:
+        return UpstreamRateLimited(text, upstream_status=status)
+    if status >= 500 or status in (408, 409):
+        return UpstreamError(text, upstream_status=status)
+    return UpstreamRejected(text, upstream_status=status)
+
+
+def _parse(name: str, raw: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise UpstreamError(f"provider '{name}' answered with something that is not JSON") from None
+    if not isinstance(data, dict):
+        raise UpstreamError(f"provider '{name}' answered with an unexpected JSON shape")
+    return data
+
+
+class OpenAICompatible:
+    def __init__(self, name: str, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+        self.name = name
+        self.settings = settings
+        self.http = http
+        self.table = ParamTable(**settings.options)
+        base = (settings.base_url or "https://api.openai.com/v1").rstrip("/")
+        self.base = base
+        self.azure = settings.api_version is not None
+        headers = {"content-type": "application/json", **settings.headers}
+        if settings.api_key:
+            if self.azure:
+                headers["api-key"] = settings.api_key
+            else:
+                headers["authorization"] = f"Bearer {settings.api_key}"
+        self.headers = headers
+        self.timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+
+    def _url(self, path: str, model: str) -> str:
+        if self.azure:
+            return f"{self.base}/openai/deployments/{model}/{path}?api-version={self.settings.api_version}"
+        return f"{self.base}/{path}"
+
+    def _body(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        t = self.table
+        out = {**t.defaults, **body, "model": model}
+        for src, dst in t.rename.items():
+            if src in out:
+                out[dst] = out.pop(src)
+        for key in t.drop:
+            out.pop(key, None)
+        for key, (lo, hi) in t.clamp.items():
+            if isinstance(out.get(key), (int, float)):
+                out[key] = min(hi, max(lo, out[key]))
+        return out
+
+    async def chat(self, body: dict[str, Any], model: str) -> ChatResult:
+        payload = self._body(body, model)
+        payload.pop("stream", None)
+        payload.pop("stream_options", None)
+        with map_errors(self.name):
+            r = await self.http.post(
+                self._url("chat/completions", model), content=orjson.dumps(payload), headers=self.headers,
+                timeout=self.timeout,
+            )
+        if r.status_code >= 400:
+            raise error_from_response(self.name, r.status_code, r.content)
+        data = _parse(self.name, r.content)
+        if not isinstance(data.get("choices"), list):
+            raise UpstreamError(f"provider '{self.name}' answered without choices")
+        usage = Usage.from_openai(data.get("usage"))
+        if not data.get("usage"):
+            usage = _estimate(body, data)
+            data["usage"] = usage.to_openai()
+        return ChatResult(data, usage)
+
+    async def stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+        payload = self._body(body, model)
+        payload["stream"] = True
+        if self.table.stream_usage:
+            payload["stream_options"] = {**(payload.get("stream_options") or {}), "include_usage": True}
+        req = self.http.build_request(
+            "POST", self._url("chat/completions", model), content=orjson.dumps(payload), headers=self.headers,
+            timeout=self.timeout,
+        )
+        with map_errors(self.name):
+            resp = await self.http.send(req, stream=True)
+        try:
+            if resp.status_code >= 400:
+                with map_errors(self.name):
+                    raw = await resp.aread()
+                raise error_from_response(self.name, resp.status_code, raw)
+            usage: Usage | None = None
+            completion_chars: list[str] = []
+            last: dict[str, Any] | None = None
+            with map_errors(self.name):
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    chunk = _parse(self.name, data.encode())
+                    if "error" in chunk and "choices" not in chunk:
+                        raise error_from_response(self.name, 502, data.encode())
+                    if chunk.get("usage"):
+                        usage = Usage.from_openai(chunk["usage"])
+                    for choice in chunk.get("choices") or ():
+                        piece = (choice.get("delta") or {}).get("content")
+                        if piece:
+                            completion_chars.append(piece)
+                    last = chunk
+                    if chunk.get("choices") or not chunk.get("usage"):
+                        yield chunk
+            if last is None:
+                raise UpstreamError(f"provider '{self.name}' closed the stream without data")
+            if usage is None:
+                usage = Usage(estimate_messages(body.get("messages", [])), estimate_tokens("".join(completion_chars)))
+            yield {
+                "id": last.get("id", ""),
+                "object": "chat.completion.chunk",
+                "created": last.get("created", 0),
+                "model": last.get("model", model),
+                "choices": [],
+                "usage": usage.to_openai(),
+            }
+        finally:
+            await resp.aclose()
+
+    async def embed(self, inputs: list[str], model: str, *, kind: str = "passage") -> EmbedResult:
+        payload = {"model": model, "input": inputs}
+        with map_errors(self.name):
+            r = await self.http.post(
+                self._url("embeddings", model), content=orjson.dumps(payload), headers=self.headers,
+                timeout=self.timeout,
+            )
+        if r.status_code >= 400:
+            raise error_from_response(self.name, r.status_code, r.content)
+        data = _parse(self.name, r.content)
+        try:
+            rows = sorted(data["data"], key=lambda d: d.get("index", 0))
+            vectors = [list(map(float, row["embedding"])) for row in rows]
+        except (KeyError, TypeError, ValueError):
+            raise UpstreamError(f"provider '{self.name}' returned malformed embeddings") from None
+        usage = Usage(prompt_tokens=int((data.get("usage") or {}).get("prompt_tokens") or 0))
+        if not usage.prompt_tokens:
+            usage.prompt_tokens = sum(estimate_tokens(t) for t in inputs)
+        return EmbedResult(vectors, usage)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _estimate(body: dict[str, Any], data: dict[str, Any]) -> Usage:
+    text = "".join(
+        ((c.get("message") or {}).get("content") or "") for c in data.get("choices", []) if isinstance(c, dict)
+    )
+    return Usage(estimate_messages(body.get("messages", [])), estimate_tokens(text))
+
+
+@register("openai")
+def _factory(name: str, settings: ProviderSettings, http: httpx.AsyncClient) -> OpenAICompatible:
+    return OpenAICompatible(name, settings, http)

@@ -1,0 +1,1 @@
+"""The model catalog, the router and per-deployment circuit breakers."""
