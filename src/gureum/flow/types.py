@@ -91,6 +91,9 @@ class Context:
     data_tags: set[str] = field(default_factory=set)
     resources: list[str] = field(default_factory=list)
     decision: str = "allow"
+    # 0.0 (far from any soft budget) to 1.0 (at or over it); set by the budget stage, read by
+    # cost-aware routing to shift `auto` to cheaper tiers.
+    budget_pressure: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     # Per-stage scratch for stages that must hand something to their own `after` step
     # (e.g. the PII vault); never read across stages.

@@ -72,8 +72,6 @@ add_cues(NOT_PII, _NOT_PII_WORDS)
 class Document:
     """The text under analysis plus the lookups recognizers share."""
 
-    __slots__ = ("text", "__dict__")
-
     def __init__(self, text: str) -> None:
         self.text = text
 
@@ -97,10 +95,15 @@ class Document:
     @cached_property
     def _header(self) -> tuple[str, list[str]] | None:
         """The first line split into cells, if it looks like a CSV/TSV/pipe-table header."""
-        first = self.text.split("\n", 1)[0]
+        lines = self.text.split("\n", 2)
+        if len(lines) < 2:
+            return None
+        first, second = lines[0], lines[1]
         for sep in (",", "\t", "|"):
-            if first.count(sep) >= 1 and "\n" in self.text:
-                return sep, first.split(sep)
+            cells = first.split(sep)
+            # A header is a row of short labels with the same shape as the row below it.
+            if len(cells) > 1 and second.count(sep) == len(cells) - 1 and max(map(len, cells)) <= 32:
+                return sep, cells
         return None
 
     def _table_cell(self, pos: int) -> tuple[int, str] | None:
@@ -118,4 +121,4 @@ class Document:
             return None
         column = self.text.count(sep, line_start, pos)
         cell_start = self.text.rfind(sep, line_start, pos) + 1 or line_start
-        return max(cell_start, line_start), names[column]
+        return cell_start, names[column]
