@@ -149,11 +149,13 @@ class ConfigError(Exception):
     """The configuration file is unreadable or invalid; the message says where and how to fix it."""
 
 
-def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
+def load_settings(path: Path | str | None = None, *, use_file: bool = True, **overrides: Any) -> Settings:
+    """Settings from `path` (else $GUREUM_CONFIG, else ./gureum.yaml if present), then `overrides`
+    (non-None values), then the environment. `use_file=False` ignores every file (tests)."""
     explicit = path or os.environ.get("GUREUM_CONFIG")
     cfg_path = Path(explicit) if explicit else Path("gureum.yaml")
     data: dict[str, Any] = {}
-    if cfg_path.exists():
+    if use_file and cfg_path.exists():
         try:
             loaded = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
@@ -162,7 +164,7 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
             raise ConfigError(f"{cfg_path}: the top level must be a mapping of settings")
         data = _expand(loaded)
         data["config_path"] = cfg_path
-    elif explicit:
+    elif use_file and explicit:
         raise ConfigError(f"config file {cfg_path} does not exist (pass --config PATH or unset GUREUM_CONFIG)")
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:

@@ -102,13 +102,13 @@ def map_error(exc: BaseException) -> GureumError:
         status = int((exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0) or None
         message = f"bedrock {code}: {error.get('Message') or exc}"
         key = code.lower()
-        if key in _RATE_LIMITED or status == 429 and key not in _RETRIABLE:
+        if key in _RATE_LIMITED or (status == 429 and key not in _RETRIABLE):
             return UpstreamRateLimited(message, upstream_status=429)
         if key in _TIMEOUT or status in (408, 504):
             return UpstreamTimeout(message, upstream_status=status or 408)
         if key in _RETRIABLE or (status or 0) >= 500:
             return UpstreamError(message, retriable=True, upstream_status=status)
-        if key in _REJECTED or status and 400 <= status < 500:
+        if key in _REJECTED or (status is not None and 400 <= status < 500):
             return UpstreamRejected(message, upstream_status=_REJECTED.get(key, status or 400))
         return UpstreamError(message, retriable=True, upstream_status=status)
     if isinstance(exc, (bx.ReadTimeoutError, bx.ConnectTimeoutError)):
@@ -295,13 +295,15 @@ def _arguments(raw: Any) -> dict[str, Any]:
 
 def _tool_result(msg: dict[str, Any]) -> list[dict[str, Any]]:
     content = msg.get("content")
+    marker = msg.get("cache_control")
     if isinstance(content, list):
-        inner = [b for b in _blocks(content) if "cachePoint" not in b] or [{"text": " "}]
+        # A cachePoint cannot sit inside a toolResult; it goes right after it in the turn.
+        inner = [b for b in _blocks(content) if "cachePoint" not in b]
+        marker = marker or next((p["cache_control"] for p in content if p.get("cache_control")), None)
     else:
-        # Blank results are refused by Converse; a single space keeps the turn well-formed.
-        inner = [{"text": str(content or "") or " "}]
-    blocks: list[dict[str, Any]] = [{"toolResult": {"toolUseId": msg.get("tool_call_id"), "content": inner}}]
-    marker = msg.get("cache_control") or next((p.get("cache_control") for p in content or [] if isinstance(p, dict) and p.get("cache_control")), None) if isinstance(content, list) or msg.get("cache_control") else None
+        inner = [{"text": str(content or "")}] if content else []
+    # Blank results are refused by Converse; a single space keeps the turn well-formed.
+    blocks: list[dict[str, Any]] = [{"toolResult": {"toolUseId": msg.get("tool_call_id"), "content": inner or [{"text": " "}]}}]
     if marker:
         blocks.append(_cache_point(marker))
     return blocks
@@ -382,8 +384,9 @@ def from_converse_response(raw: dict[str, Any], model: str) -> ChatResult:
     if calls:
         message["tool_calls"] = calls
     usage = _usage(raw.get("usage") or {})
+    request_id = (raw.get("ResponseMetadata") or {}).get("RequestId") or uuid.uuid4().hex
     body = {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "id": f"chatcmpl-{request_id}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
@@ -462,7 +465,7 @@ class BedrockProvider:
         workers = int(options.get("max_concurrency", 64))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"bedrock-{name}")
         self._options = options
-        self._client = client or self._make_client(name, settings, workers)
+        self.client = client or self._make_client(name, settings, workers)
 
     @staticmethod
     def _make_client(name: str, settings: ProviderSettings, workers: int) -> Any:
@@ -493,7 +496,7 @@ class BedrockProvider:
     async def chat(self, body: dict[str, Any], model: str) -> ChatResult:
         request = to_converse_request(body, model, self._options)
         try:
-            raw = await self._run(self._client.converse, **request)
+            raw = await self._run(self.client.converse, **request)
             return from_converse_response(raw, model)
         except Exception as exc:
             raise map_error(exc) from exc
@@ -515,7 +518,7 @@ class BedrockProvider:
 
         def pump() -> None:
             try:
-                events = self._client.converse_stream(**request)["stream"]
+                events = self.client.converse_stream(**request)["stream"]
                 holder["events"] = events
                 if stop.is_set():
                     events.close()
@@ -531,9 +534,9 @@ class BedrockProvider:
                 if "events" in holder:
                     holder["events"].close()
 
-        loop.run_in_executor(self._pool, pump)
         translator = _StreamTranslator(model)
         try:
+            loop.run_in_executor(self._pool, pump)
             while True:
                 kind, item = await queue.get()
                 if kind == "error":
@@ -564,7 +567,7 @@ class BedrockProvider:
 
     async def _invoke(self, model: str, payload: dict[str, Any]) -> tuple[dict[str, Any], int]:
         raw = await self._run(
-            self._client.invoke_model, modelId=model, body=json.dumps(payload), contentType="application/json", accept="application/json"
+            self.client.invoke_model, modelId=model, body=json.dumps(payload), contentType="application/json", accept="application/json"
         )
         data = json.loads(raw["body"].read())
         headers = (raw.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
@@ -572,7 +575,7 @@ class BedrockProvider:
 
     async def _embed_titan(self, inputs: list[str], model: str) -> EmbedResult:
         # Titan embeds one text per call; run them side by side on the pool.
-        extra = {k: self._options[k] for k in ("dimensions", "normalize") if k in self._options}
+        extra = {k: self._options[f"embed_{k}"] for k in ("dimensions", "normalize") if f"embed_{k}" in self._options}
         results = await asyncio.gather(*(self._invoke(model, {"inputText": text, **extra}) for text in inputs))
         vectors = [[float(x) for x in data["embedding"]] for data, _ in results]
         tokens = sum(int(data.get("inputTextTokenCount") or header) for data, header in results)
