@@ -6,7 +6,9 @@ import typer
 
 from gureum.cli import audit, keys, serve
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="gureum (구름): a self-hosted AI-native platform.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False, help="gureum (구름): a self-hosted AI-native platform."
+)
 app.command("serve")(serve.serve)
 app.add_typer(keys.app, name="keys", help="Create, list and revoke API keys.")
 app.add_typer(audit.app, name="audit", help="Verify and export the hash-chained audit log.")
