@@ -77,9 +77,14 @@ def gateway_settings(database_url: str, upstreams: dict[str, str], tmp: Path, **
     providers = {name: {"kind": "openai", "base_url": f"{url}/v1", "api_key": f"sk-upstream-{name}", "timeout": 5}
                  for name, url in upstreams.items()}
     deployments = extra.pop("deployments", None) or [
-        {"name": "gpt-test", "provider": name, "model": f"{name}-model", "price": {"input": 1.0, "output": 2.0},
-         "region": "us", "tier": 3}
+        d
         for name in upstreams
+        for d in (
+            {"name": "gpt-test", "provider": name, "model": f"{name}-model", "price": {"input": 1.0, "output": 2.0},
+             "region": "us", "tier": 3},
+            {"name": "emb-test", "provider": name, "model": f"{name}-embed", "kind": "embedding", "region": "us",
+             "price": {"input": 0.02}},
+        )
     ]
     return load_settings(
         use_file=False,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gureum.api import admin, audit, openai
 from gureum.config import Settings
 from gureum.errors import GureumError, Unprocessable
+from gureum.metrics import IN_FLIGHT
+from gureum.metrics import render as render_metrics
 from gureum.platform import Platform
 
 log = logging.getLogger("gureum")
@@ -25,6 +28,24 @@ _HTTP_TYPES = {404: ("invalid_request_error", "not_found"), 405: ("invalid_reque
 def _error(status: int, message: str, type_: str, code: str | None, param: str | None = None) -> JSONResponse:
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     return JSONResponse(body, status_code=status)
+
+
+class InFlight:
+    """Counts requests in progress (streams until their last byte): the autoscaling signal.
+    A plain ASGI middleware, because Starlette's BaseHTTPMiddleware buffers and slows streams."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            IN_FLIGHT.dec()
 
 
 def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
@@ -48,6 +69,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
         description="Self-hosted AI-native platform: one governed OpenAI-compatible API over every model.",
         lifespan=lifespan,
     )
+    app.add_middleware(InFlight)
     app.include_router(openai.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
@@ -76,5 +98,10 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
 
     return app

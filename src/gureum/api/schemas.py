@@ -33,6 +33,6 @@ class EmbeddingsRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1)
     input: str | list[str] = Field(min_length=1)
-    encoding_format: Literal["float"] | None = None
+    encoding_format: Literal["float", "base64"] | None = None
     dimensions: int | None = Field(default=None, ge=1)
     input_type: Literal["query", "passage"] | None = None

@@ -11,6 +11,7 @@ from gureum.errors import GureumError
 from gureum.flow.pipeline import finally_stream
 from gureum.flow.types import Context, Next, Reply
 from gureum.governance.recorder import Recorder
+from gureum.metrics import COST, LATENCY, REQUESTS, TOKENS
 
 
 def ledger_row(ctx: Context) -> dict[str, Any]:
@@ -52,7 +53,15 @@ class Account:
             ctx.error_code = getattr(error, "code", None) or type(error).__name__
         if ctx.deployment is not None and ctx.cache is None:
             ctx.cost = ctx.deployment.cost(ctx.usage)
-        self.recorder.submit(ledger=ledger_row(ctx))
+        row = ledger_row(ctx)
+        self.recorder.submit(ledger=row)
+        REQUESTS.labels(row["endpoint"], ctx.model, str(ctx.status)).inc()
+        LATENCY.labels(row["endpoint"]).observe(row["latency_ms"] / 1000.0)
+        if ctx.deployment is not None:
+            TOKENS.labels(ctx.model, row["deployment"], "input").inc(row["input_tokens"])
+            TOKENS.labels(ctx.model, row["deployment"], "output").inc(row["output_tokens"])
+        if ctx.cost:
+            COST.labels(row["tenant_id"], ctx.model).inc(ctx.cost)
 
     async def __call__(self, ctx: Context, next: Next) -> Reply:
         try:

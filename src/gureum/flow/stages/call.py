@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+
+import numpy as np
 
 from gureum.errors import InvalidRequest
 from gureum.flow.types import Context, Endpoint, Next, Reply
 from gureum.providers.base import Usage
 from gureum.routing.catalog import Plan
 from gureum.routing.router import Router
+
+
+def _b64(vec: list[float]) -> str:
+    # OpenAI's base64 format: little-endian float32 (what the official SDK requests by default).
+    return base64.b64encode(np.asarray(vec, dtype="<f4").tobytes()).decode()
 
 
 class Call:
@@ -52,6 +60,10 @@ class Call:
                 f"'{ctx.model}' returns {len(result.vectors[0])}-dimensional vectors and cannot shorten them",
                 param="dimensions",
             )
-        data = [{"object": "embedding", "index": i, "embedding": vec} for i, vec in enumerate(result.vectors)]
+        as_b64 = ctx.body.get("encoding_format") == "base64"
+        data = [
+            {"object": "embedding", "index": i, "embedding": _b64(vec) if as_b64 else vec}
+            for i, vec in enumerate(result.vectors)
+        ]
         usage = {"prompt_tokens": result.usage.prompt_tokens, "total_tokens": result.usage.prompt_tokens}
         return Reply(body={"object": "list", "data": data, "model": ctx.model, "usage": usage})
