@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gureum.governance.settings import GovernanceSettings
 from gureum.providers.base import ProviderSettings
 
 
@@ -102,7 +103,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, description="Largest accepted request body (413 above).")
     request_timeout: float = Field(default=120.0, description="Upper bound in seconds for one request end to end.")
     shutdown_grace: float = Field(default=20.0, description="Seconds in-flight requests get to finish on shutdown.")
-    log_level: str = Field(default="info", description="Log level.")
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    log_format: Literal["json", "text"] = Field(default="json", description="Log lines as JSON or plain text.")
     providers: dict[str, ProviderSettings] = Field(default_factory=dict, description="Provider endpoints by name.")
     deployments: list[DeploymentSettings] = Field(default_factory=list, description="The model catalog.")
     virtual_models: dict[str, VirtualModelSettings] = Field(
@@ -110,6 +112,10 @@ class Settings(BaseSettings):
     )
     routing: RoutingSettings = Field(default_factory=RoutingSettings, description="Retries, breakers, fallbacks.")
     store: StoreSettings = Field(default_factory=StoreSettings, description="Store tuning.")
+    governance: GovernanceSettings = Field(
+        default_factory=GovernanceSettings,
+        description="PII actions, model allow-lists, data residency, budgets, rate limits and audit text (docs/governance.md).",
+    )
     config_path: Path | None = Field(default=None, description="The YAML file these settings came from.")
 
     @model_validator(mode="after")

