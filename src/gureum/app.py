@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gureum.api import admin, audit, openai
+from gureum.api.schemas import components as schema_components
 from gureum.config import Settings
 from gureum.errors import GureumError, Unprocessable
 from gureum.metrics import IN_FLIGHT
@@ -73,6 +74,17 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.include_router(openai.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(schema_components())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(GureumError)
     async def gureum_error(request: Request, exc: GureumError) -> Response:

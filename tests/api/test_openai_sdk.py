@@ -98,3 +98,13 @@ def test_ledger_and_audit_rows(client: openai.OpenAI, database_url: str) -> None
     (dep, tin, tout, cost, status), = ledger
     assert dep == "gpt-test@fake" and status == 200 and tin > 0 and tout > 0
     assert cost == pytest.approx((tin * 1.0 + tout * 2.0) / 1e6)
+
+
+def test_openapi_documents_request_bodies(gateway: str) -> None:
+    import httpx
+
+    doc = httpx.get(f"{gateway}/openapi.json").json()
+    body = doc["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/ChatRequest"}
+    schemas = doc["components"]["schemas"]
+    assert "messages" in schemas["ChatRequest"]["properties"] and "ChatMessage" in schemas

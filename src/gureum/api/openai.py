@@ -6,14 +6,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gureum.api.common import bearer, context, platform, read_json, render, validate
-from gureum.api.schemas import ChatRequest, EmbeddingsRequest
+from gureum.api.schemas import ChatRequest, EmbeddingsRequest, body_doc
 from gureum.errors import ModelNotFound
 from gureum.flow.types import Endpoint
 
 router = APIRouter()
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", openapi_extra=body_doc(ChatRequest))
 async def chat_completions(request: Request) -> Response:
     p = platform(request)
     body = await read_json(request, p.settings.max_body_bytes)
@@ -22,7 +22,7 @@ async def chat_completions(request: Request) -> Response:
     return render(ctx, await p.flow(ctx))
 
 
-@router.post("/v1/embeddings")
+@router.post("/v1/embeddings", openapi_extra=body_doc(EmbeddingsRequest))
 async def embeddings(request: Request) -> Response:
     p = platform(request)
     body = await read_json(request, p.settings.max_body_bytes)

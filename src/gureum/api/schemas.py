@@ -36,3 +36,22 @@ class EmbeddingsRequest(BaseModel):
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: int | None = Field(default=None, ge=1)
     input_type: Literal["query", "passage"] | None = None
+
+
+# Routes read their bodies raw (one parse, bounded size) and validate with these models; the
+# OpenAPI document still describes the bodies through `body_doc` and `components`.
+DOCUMENTED: tuple[type[BaseModel], ...] = (ChatRequest, EmbeddingsRequest)
+_REF = "#/components/schemas/{model}"
+
+
+def body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}}}}
+
+
+def components(models: tuple[type[BaseModel], ...] = DOCUMENTED) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for m in models:
+        schema = m.model_json_schema(ref_template=_REF)
+        out.update(schema.pop("$defs", {}))
+        out[m.__name__] = schema
+    return out
