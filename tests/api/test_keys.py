@@ -74,3 +74,14 @@ def test_auditor_cannot_call_models(admin: httpx.Client, gateway: str) -> None:
     r = httpx.get(f"{gateway}/v1/audit/events", headers={"authorization": f"Bearer {key}"})
     assert r.status_code == 200
     assert {e["tenant_id"] for e in r.json()["data"]} <= {"acme"}
+
+
+def test_tenants(admin: httpx.Client, gateway: str) -> None:
+    r = admin.post("/v1/admin/tenants", json={"id": "gamma", "name": "감마 주식회사"})
+    assert r.status_code == 201 and r.json()["name"] == "감마 주식회사"
+    assert "gamma" in {t["id"] for t in admin.get("/v1/admin/tenants").json()["data"]}
+    assert admin.post("/v1/admin/tenants", json={"id": "bad id!"}).status_code == 422
+    tadmin = admin.post("/v1/admin/keys", json={"tenant_id": "gamma", "role": "admin"}).json()["key"]
+    h = {"authorization": f"Bearer {tadmin}"}
+    assert httpx.post(f"{gateway}/v1/admin/tenants", headers=h, json={"id": "delta"}).status_code == 403
+    assert [t["id"] for t in httpx.get(f"{gateway}/v1/admin/tenants", headers=h).json()["data"]] == ["gamma"]

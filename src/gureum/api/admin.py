@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gureum.api.access import audited, require, tenant_scope
 from gureum.api.common import platform, read_json, validate
+from gureum.errors import PermissionDenied
 from gureum.flow.types import Role
 
 router = APIRouter(prefix="/v1/admin")
@@ -51,3 +52,27 @@ async def revoke_key(key_id: str, request: Request) -> dict[str, Any]:
     info = await platform(request).keys.revoke(key_id, tenant_scope(principal, None))
     await audited(request, principal, "admin.key.revoke", f"key:{key_id}", {"tenant": info.tenant_id})
     return info.public()
+
+
+class TenantCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str | None = None
+
+
+@router.post("/tenants", status_code=201)
+async def create_tenant(request: Request) -> dict[str, Any]:
+    principal = await require(request, Role.ADMIN)
+    if not principal.is_platform_admin:
+        raise PermissionDenied("Creating tenants needs a platform (root tenant) admin key.")
+    req = validate(TenantCreate, await read_json(request, 16 * 1024))
+    keys = platform(request).keys
+    await keys.ensure_tenant(req.id, req.name)
+    await audited(request, principal, "admin.tenant.create", f"tenant:{req.id}", {})
+    return (await keys.tenants(req.id))[0]
+
+
+@router.get("/tenants")
+async def list_tenants(request: Request) -> dict[str, Any]:
+    principal = await require(request, Role.ADMIN)
+    return {"object": "list", "data": await platform(request).keys.tenants(tenant_scope(principal, None))}

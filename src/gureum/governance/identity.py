@@ -71,6 +71,15 @@ class KeyStore:
                 pg_insert(tenants).values(id=tenant_id, name=name or tenant_id).on_conflict_do_nothing()
             )
 
+    async def tenants(self, tenant_id: str | None = None) -> list[dict[str, Any]]:
+        q = select(tenants).order_by(tenants.c.id)
+        if tenant_id is not None:
+            q = q.where(tenants.c.id == tenant_id)
+        async with self.engine.connect() as conn:
+            return [
+                {"id": r.id, "name": r.name, "created_at": r.created_at.isoformat()} for r in await conn.execute(q)
+            ]
+
     async def create(
         self,
         *,
