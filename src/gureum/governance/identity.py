@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -178,7 +179,10 @@ class KeyStore:
         Returns the key when one was generated, so the caller can show it once."""
         if await self.count():
             return None
-        key, _ = await self.create(tenant_id=ROOT_TENANT, role=Role.ADMIN, name="bootstrap admin", secret=admin_key)
+        try:
+            key, _ = await self.create(tenant_id=ROOT_TENANT, role=Role.ADMIN, name="bootstrap admin", secret=admin_key)
+        except IntegrityError:
+            return None  # another replica starting at the same moment created it
         return None if admin_key else key
 
 
