@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gureum.cache.settings import CacheSettings
+from gureum.economy.settings import EconomySettings
 from gureum.governance.settings import GovernanceSettings
 from gureum.providers.base import ProviderSettings
 
@@ -115,6 +117,16 @@ class Settings(BaseSettings):
     governance: GovernanceSettings = Field(
         default_factory=GovernanceSettings,
         description="PII actions, model allow-lists, data residency, budgets, rate limits and audit text (docs/governance.md).",
+    )
+    cache: CacheSettings = Field(
+        default_factory=CacheSettings,
+        description="Response caches: exact and semantic, policy, TTLs, per-tenant and per-collection overrides "
+        "(docs/token-economy.md).",
+    )
+    economy: EconomySettings = Field(
+        default_factory=EconomySettings,
+        description="Cost-aware routing of `cost` virtual models (auto), context budgets, the difficulty model "
+        "(docs/token-economy.md).",
     )
     config_path: Path | None = Field(default=None, description="The YAML file these settings came from.")
 

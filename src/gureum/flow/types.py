@@ -91,6 +91,8 @@ class Context:
     data_tags: set[str] = field(default_factory=set)
     resources: list[str] = field(default_factory=list)
     decision: str = "allow"
+    # Extra facts for the audit event's detail (e.g. the masked prompt when the tenant asks for it).
+    audit_detail: dict[str, Any] = field(default_factory=dict)
     # 0.0 (far from any soft budget) to 1.0 (at or over it); set by the budget stage, read by
     # cost-aware routing to shift `auto` to cheaper tiers.
     budget_pressure: float = 0.0

@@ -42,6 +42,8 @@ def audit_event(ctx: Context, error: BaseException | None) -> AuditEvent:
         detail["data_tags"] = sorted(ctx.data_tags)
     if ctx.cache:
         detail["cache"] = ctx.cache
+    if ctx.audit_detail:
+        detail.update(ctx.audit_detail)
     if error is not None:
         detail["error"] = getattr(error, "code", None) or type(error).__name__
         if isinstance(error, GureumError) and decision == "deny":

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 from gureum.governance.pii.entity import Entity
-from gureum.governance.pii.recognizers.context import NOT_PII, NUM_END, NUM_START, Document, add_cues
+from gureum.governance.pii.recognizers.context import NOT_PII, NUM_END, Document, add_cues, lead
 
 TYPE = "KR_PHONE"
 
@@ -15,18 +15,19 @@ add_cues(TYPE, (
     "phone", "tel", "telephone", "mobile", "cell", "cellphone", "contact", "call", "fax", "whatsapp",
 ))
 
+_AREA = "1[016789]|2|3[1-3]|4[1-4]|5[1-5]|6[1-4]|70|50[2-8]|80"
+_PLUS, _PAREN = lead(r"\+"), lead(r"\(")
 _PHONE = re.compile(
-    NUM_START
-    + r"""
+    rf"""
     (?:
-        (?P<intl>\+\ ?82|0082|82(?=[-.\ ]))[-.\ ]?(?:\(0\)[-.\ ]?|0)?
-      | (?P<open>\()?0
+        (?P<intl>{_PLUS}\ ?82|{lead("0")}082|{lead("8")}2(?=[-.\ ]))[-.\ ]?(?:\(0\)[-.\ ]?|0)?(?P<area_i>{_AREA})
+        (?P<sep1>[-.\ ]?)
+      | (?P<open>{_PAREN}0)(?P<area_o>{_AREA})\)\ ?
+      | {lead("0")}(?P<area_d>{_AREA})(?P<sep1d>[-.\ ]?)
     )
-    (?P<area>1[016789]|2|3[1-3]|4[1-4]|5[1-5]|6[1-4]|70|50[2-8]|80)
-    (?(open)\)\ ?|(?P<sep1>[-.\ ]?))
-    (?P<mid>\d{3,4})
+    (?P<mid>\d{{3,4}})
     (?P<sep2>[-.\ ]?)
-    \d{4}
+    \d{{4}}
     """
     + NUM_END,
     re.VERBOSE,
@@ -38,7 +39,7 @@ class PhoneRecognizer:
     types = (TYPE,)
 
     def find(self, doc: Document) -> Iterator[Entity]:
-        for m in _PHONE.finditer(doc.text):
+        for m in doc.find_numbers(_PHONE):
             score = _shape_score(m)
             if score <= 0:
                 continue
@@ -46,7 +47,7 @@ class PhoneRecognizer:
             if cue == TYPE:
                 score += 0.05
             elif cue == NOT_PII:
-                score -= 0.3
+                score -= 0.1
             if score < 0.6 and cue != TYPE:
                 continue
             yield Entity(m.start(), m.end(), TYPE, round(min(score, 0.99), 2))
@@ -54,11 +55,11 @@ class PhoneRecognizer:
 
 def _shape_score(m: re.Match[str]) -> float:
     """How phone-like the grouping is; 0 rejects it."""
-    area, mid = m["area"], m["mid"]
+    area, mid = m["area_i"] or m["area_o"] or m["area_d"], m["mid"]
     mobile = area[0] == "1"
     if area == "10" and len(mid) != 4:
         return 0.0
-    sep1, sep2 = m["sep1"] or "", m["sep2"]
+    sep1, sep2 = m["sep1"] or m["sep1d"] or "", m["sep2"]
     if m["open"] is None and sep1 and sep2 and sep1 != sep2:
         return 0.0
     if m["open"] is None and not sep1 and sep2:

@@ -1,0 +1,256 @@
+"""Policies: who may use which model, and which data may go to which region.
+
+`Policy.for_tenant` resolves a tenant's layered settings (global → `defaults` → the tenant) once
+and caches it. `Policy.check` is an Authorize check (model allow-list, data tags from the tenant
+and the `x-gureum-data-tags` header); `Policy.allow_list` and `Policy.residency` are Route plan
+filters, so the router only ever sees deployments the policy allows. Every refusal is a
+`PolicyBlocked` whose message names the rule, which is what the audit event records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, TypeVar
+
+from gureum.errors import PolicyBlocked
+from gureum.flow.types import Context, Endpoint
+from gureum.governance.settings import (
+    STRICTNESS,
+    BudgetSettings,
+    GovernanceSettings,
+    TenantPolicy,
+)
+
+if TYPE_CHECKING:
+    from gureum.routing.catalog import Catalog, Deployment, Plan
+
+DATA_TAGS_HEADER = "x-gureum-data-tags"
+FALLBACK_ACTION = "mask"  # for a type no rule names and no `*` covers
+
+
+@dataclass(frozen=True)
+class TenantRules:
+    """One tenant's resolved policy."""
+
+    tenant_id: str
+    allowed_models: tuple[str, ...] | None = None
+    group_models: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    residency: frozenset[str] = frozenset()
+    pii_default: dict[str, str] = field(default_factory=dict)
+    pii_by_region: dict[str, dict[str, str]] = field(default_factory=dict)
+    budgets: tuple[BudgetSettings, ...] = ()
+    rpm: int | None = None
+    tpm: int | None = None
+    key_rpm: int | None = None
+    key_tpm: int | None = None
+    audit_masked_text: bool = False
+
+    # --- PII -------------------------------------------------------------------------------
+    def pii_action(self, type_: str, region: str) -> str:
+        """Region's type, region's `*`, default's type, default's `*`, then mask."""
+        reg = self.pii_by_region.get(region, {})
+        return (
+            reg.get(type_)
+            or reg.get("*")
+            or self.pii_default.get(type_)
+            or self.pii_default.get("*")
+            or FALLBACK_ACTION
+        )
+
+    def strictest(self, type_: str, regions: Iterable[str]) -> str:
+        """The strictest action for `type_` over every region the request may go to."""
+        return max((self.pii_action(type_, r) for r in regions), key=STRICTNESS.__getitem__, default=FALLBACK_ACTION)
+
+    def possible_actions(self, regions: Iterable[str]) -> set[str]:
+        """Every action some type could get in these regions (to skip work that cannot matter)."""
+        out: set[str] = set()
+        for region in regions:
+            reg = self.pii_by_region.get(region, {})
+            out.update(reg.values())
+            if "*" not in reg:
+                out.update(a for t, a in self.pii_default.items() if t not in reg)
+                if "*" not in self.pii_default:
+                    out.add(FALLBACK_ACTION)
+        return out or {FALLBACK_ACTION}
+
+    # --- models ----------------------------------------------------------------------------
+    def model_patterns(self, groups: Iterable[str]) -> tuple[str, ...] | None:
+        if self.allowed_models is None:
+            return None
+        extra = [m for g in groups for m in self.group_models.get(g, ())]
+        return (*self.allowed_models, *extra)
+
+
+T = TypeVar("T")
+
+
+def _last(values: Iterable[T | None]) -> T | None:
+    """The last layer's value that is set (a tenant's beats the defaults')."""
+    found: T | None = None
+    for v in values:
+        if v is not None:
+            found = v
+    return found
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatchcase(name, p) for p in patterns)
+
+
+def _kind(endpoint: Endpoint) -> str:
+    return "embedding" if endpoint is Endpoint.EMBEDDINGS else "chat"
+
+
+class Policy:
+    def __init__(self, settings: GovernanceSettings, catalog: Catalog | None = None) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self._cache: dict[str, TenantRules] = {}
+
+    # --- resolution ------------------------------------------------------------------------
+    def for_tenant(self, tenant_id: str) -> TenantRules:
+        rules = self._cache.get(tenant_id)
+        if rules is None:
+            rules = self._resolve(tenant_id, self.settings.tenants.get(tenant_id))
+            self._cache[tenant_id] = rules
+        return rules
+
+    def set_tenant(self, tenant_id: str, policy: TenantPolicy | None) -> TenantRules:
+        """Replace a tenant's overrides at run time (e.g. from the tenants table)."""
+        rules = self._resolve(tenant_id, policy)
+        self._cache[tenant_id] = rules
+        return rules
+
+    def _resolve(self, tenant_id: str, own: TenantPolicy | None) -> TenantRules:
+        layers = [self.settings.defaults, *([own] if own is not None else [])]
+        pii_default: dict[str, str] = dict(self.settings.pii.default)
+        pii_by_region: dict[str, dict[str, str]] = {r: dict(m) for r, m in self.settings.pii.by_region.items()}
+        for layer in layers:
+            if layer.pii is None:
+                continue
+            pii_default.update(layer.pii.default)
+            for region, actions in layer.pii.by_region.items():
+                pii_by_region.setdefault(region, {}).update(actions)
+        allowed = _last(layer.allowed_models for layer in layers)
+        return TenantRules(
+            tenant_id=tenant_id,
+            allowed_models=tuple(allowed) if allowed is not None else None,
+            group_models={g: tuple(ms) for g, ms in (_last(layer.group_models for layer in layers) or {}).items()},
+            residency=frozenset(_last(layer.residency for layer in layers) or ()),
+            pii_default=pii_default,
+            pii_by_region=pii_by_region,
+            budgets=tuple(_last(layer.budgets for layer in layers) or ()),
+            rpm=_last(layer.rpm for layer in layers),
+            tpm=_last(layer.tpm for layer in layers),
+            key_rpm=_last(layer.key_rpm for layer in layers),
+            key_tpm=_last(layer.key_tpm for layer in layers),
+            audit_masked_text=bool(_last(layer.audit_masked_text for layer in layers)),
+        )
+
+    def rules(self, ctx: Context) -> TenantRules:
+        assert ctx.principal is not None, "identify runs before governance"
+        return self.for_tenant(ctx.principal.tenant_id)
+
+    # --- data tags and residency -------------------------------------------------------------
+    def merge_tags(self, ctx: Context) -> set[str]:
+        """The request's data tags: whatever the flow set, the tenant's residency tags, and the
+        header's tags. The header can only add."""
+        tags = ctx.data_tags
+        tags.update(self.rules(ctx).residency)
+        raw = ctx.headers.get(DATA_TAGS_HEADER)
+        if raw:
+            tags.update(t.strip() for t in raw.split(",") if t.strip())
+        return tags
+
+    def allowed_regions(self, tags: Iterable[str]) -> tuple[set[str] | None, list[str]]:
+        """The regions every ruled tag allows (None = unrestricted) and the rules that apply."""
+        regions: set[str] | None = None
+        applied: list[str] = []
+        for tag in sorted(tags):
+            rule = self.settings.residency_rules.get(tag)
+            if rule is None:
+                continue
+            applied.append(tag)
+            regions = set(rule) if regions is None else regions & set(rule)
+        return regions, applied
+
+    # --- the Authorize check -----------------------------------------------------------------
+    def check(self, ctx: Context) -> None:
+        """Authorize check: the requested model is on the tenant's allow-list; data tags merged."""
+        rules = self.rules(ctx)
+        self.merge_tags(ctx)
+        patterns = rules.model_patterns(ctx.principal.groups if ctx.principal else ())
+        if patterns is None or _matches(ctx.model, patterns):
+            return
+        raise PolicyBlocked(
+            f"Model '{ctx.model}' is not allowed for tenant '{rules.tenant_id}' by its model allow-list "
+            f"(governance.tenants.{rules.tenant_id}.allowed_models / group_models); allowed: "
+            f"{', '.join(patterns) or 'none'}.",
+            param="model",
+        )
+
+    # --- Route plan filters ------------------------------------------------------------------
+    def allow_list(self, ctx: Context, plan: Plan) -> Plan:
+        """Keep deployments the allow-list permits. An allowed virtual model allows its own
+        candidates; fallbacks of a plain model must be allowed themselves."""
+        rules = self.rules(ctx)
+        patterns = rules.model_patterns(ctx.principal.groups if ctx.principal else ())
+        if patterns is None:
+            return plan
+        if plan.virtual is not None and _matches(plan.requested, patterns):
+            return plan
+        kept = plan.filtered(lambda d: _matches(d.name, patterns) or _matches(d.id, patterns))
+        removed = sorted({d.id for d in plan.deployments()} - {d.id for d in kept.deployments()})
+        if removed:
+            ctx.route.setdefault("policy", {})["not_allowed"] = removed
+        if not kept.groups:
+            raise PolicyBlocked(
+                f"No deployment of '{plan.requested}' is allowed for tenant '{rules.tenant_id}' by its model "
+                f"allow-list (governance.tenants.{rules.tenant_id}.allowed_models).",
+                param="model",
+            )
+        return kept
+
+    def residency(self, ctx: Context, plan: Plan) -> Plan:
+        """Keep deployments whose region every residency rule of the request's data tags allows."""
+        tags = self.merge_tags(ctx)
+        regions, applied = self.allowed_regions(tags)
+        if regions is None:
+            return plan
+        kept = plan.filtered(lambda d: d.region in regions)
+        removed = sorted(f"{d.id} ({d.region})" for d in plan.deployments() if d.region not in regions)
+        if removed:
+            ctx.route.setdefault("policy", {})["residency"] = {"rules": applied, "removed": removed}
+        if not kept.groups:
+            rules = "; ".join(
+                f"'{t}' allows {', '.join(self.settings.residency_rules[t])}" for t in applied
+            )
+            where = ", ".join(f"{d.id} in {d.region}" for d in plan.deployments())
+            raise PolicyBlocked(
+                f"Blocked by data residency: rule {rules} (data tags: {', '.join(sorted(tags))}); no deployment of "
+                f"'{plan.requested}' is in an allowed region ({where}).",
+                code="residency_blocked",
+            )
+        return kept
+
+    # --- what Guard and Limits need before routing -------------------------------------------
+    def candidates(self, ctx: Context) -> list[Deployment]:
+        """The deployments Route may use for this request (the catalog's plan through this
+        policy's filters), computed once per request."""
+        cached: list[Deployment] | None = ctx.extras.get("policy.candidates")
+        if cached is not None:
+            return cached
+        assert self.catalog is not None, "Policy needs the catalog to plan"
+        plan = self.catalog.plan(ctx.model, _kind(ctx.endpoint))
+        plan = self.residency(ctx, self.allow_list(ctx, plan))
+        out = list(plan.deployments())
+        ctx.extras["policy.candidates"] = out
+        return out
+
+    def regions(self, ctx: Context) -> set[str]:
+        return {d.region for d in self.candidates(ctx)}
+
+
+__all__ = ["DATA_TAGS_HEADER", "Policy", "TenantRules"]
