@@ -267,3 +267,25 @@ def test_answered_request_survives_sigkill(database_url: str, upstream: tuple[Fa
         assert r.json()["ok"] is True
     finally:
         proc.stop()
+
+
+def test_truncate_is_refused(chain: str) -> None:
+    with psycopg.connect(chain) as conn, pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        conn.execute("TRUNCATE audit_events")
+    assert _verify(chain).checked == N
+
+
+def test_checkpoint_catches_a_cut_tail_and_a_rewrite(chain: str, tmp_path: Path) -> None:
+    """Cutting the newest events leaves a valid chain; only a checkpoint kept elsewhere shows it."""
+    intact = _verify(chain)
+    checkpoint = f"{intact.checked}:{intact.head}"
+    _attack(chain, f"DELETE FROM audit_events WHERE seq > {N - 2}")
+    assert _verify(chain).ok, "the shortened chain is internally consistent"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUREUM_")}
+    env["GUREUM_DATABASE_URL"] = chain
+    cli = subprocess.run([GUREUM, "audit", "verify", "--checkpoint", checkpoint], check=False, cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 1 and "truncated" in cli.stderr
+    bad = subprocess.run([GUREUM, "audit", "verify", "--checkpoint", "nonsense"], check=False, cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "SEQ:HASH" in bad.stderr

@@ -9,19 +9,35 @@ from pathlib import Path
 import orjson
 import typer
 
-from gureum.cli.common import ConfigOpt, DataDirOpt, settings, with_store
+from gureum.cli.common import ConfigOpt, DataDirOpt, fail, settings, with_store
 from gureum.governance import audit
 from gureum.store import Store
 
 app = typer.Typer(no_args_is_help=True)
 
 
+def _checkpoint(value: str | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    seq, _, digest = value.partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise fail(f"--checkpoint must look like SEQ:HASH (got {value!r})", "use the line `gureum audit verify` printed")
+    return int(seq), digest
+
+
 @app.command()
-def verify(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) -> None:
+def verify(
+    checkpoint: str | None = typer.Option(
+        None, "--checkpoint", help="SEQ:HASH printed by an earlier verify and kept elsewhere; detects truncation."
+    ),
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
     """Walk the hash chain; exit 1 and name the first bad event if anything was altered, removed or inserted."""
-    result = with_store(settings(config, data_dir), lambda store: audit.verify(store.engine))
+    cp = _checkpoint(checkpoint)
+    result = with_store(settings(config, data_dir), lambda store: audit.verify(store.engine, checkpoint=cp))
     if result.ok:
-        typer.echo(f"ok: {result.checked} events, chain head {result.head}")
+        typer.echo(f"ok: {result.checked} events; checkpoint {result.checked}:{result.head}")
         return
     typer.echo(f"FAILED at event #{result.bad_seq}: {result.reason} ({result.checked} events checked)", err=True)
     raise typer.Exit(1)

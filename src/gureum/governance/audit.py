@@ -83,7 +83,17 @@ class VerifyResult:
     head: str = GENESIS
 
 
-async def verify(engine: AsyncEngine, batch: int = 5000) -> VerifyResult:
+async def verify(engine: AsyncEngine, batch: int = 5000, checkpoint: tuple[int, str] | None = None) -> VerifyResult:
+    """Walk the whole chain. A `checkpoint` (seq, hash) taken earlier and kept outside the database
+    also catches what the chain alone cannot: the newest events cut off, or the whole chain
+    rewritten by someone with full database rights."""
+    result = await _walk(engine, batch, checkpoint)
+    if result.ok and checkpoint is not None and checkpoint[0] > result.checked:
+        return VerifyResult(False, result.checked, checkpoint[0], "checkpointed event is gone: the log was truncated")
+    return result
+
+
+async def _walk(engine: AsyncEngine, batch: int, checkpoint: tuple[int, str] | None) -> VerifyResult:
     prev_hash, expected_seq, checked = GENESIS, 1, 0
     async with engine.connect() as conn:
         result = await conn.stream(select(audit_events).order_by(audit_events.c.seq).execution_options(yield_per=batch))
@@ -96,6 +106,8 @@ async def verify(engine: AsyncEngine, batch: int = 5000) -> VerifyResult:
                 return VerifyResult(False, checked, row["seq"], "previous-hash link broken: an event was removed or inserted")
             if chain_hash(prev_hash, row) != row["hash"]:
                 return VerifyResult(False, checked, row["seq"], "content does not match its hash: the event was altered")
+            if checkpoint is not None and row["seq"] == checkpoint[0] and row["hash"] != checkpoint[1]:
+                return VerifyResult(False, checked, row["seq"], "hash differs from the checkpoint: the chain was rewritten")
             prev_hash = row["hash"]
             expected_seq += 1
     return VerifyResult(True, checked, head=prev_hash)

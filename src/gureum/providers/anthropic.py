@@ -8,11 +8,7 @@ prompt-cache markers (`cache_control`) and usage with cache read/write tokens.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,8 +22,10 @@ from gureum.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
+from gureum.providers import shapes
 from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, Usage
 from gureum.providers.registry import register
+from gureum.providers.shapes import FinishReason
 
 __all__ = ["AnthropicProvider", "map_error", "to_anthropic_request", "from_anthropic_message"]
 
@@ -36,7 +34,7 @@ DEFAULT_VERSION = "2023-06-01"
 # The Messages API requires max_tokens; OpenAI does not. Used when the client sends none.
 DEFAULT_MAX_TOKENS = 4096
 
-_FINISH = {
+_FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "pause_turn": "stop",
@@ -126,36 +124,25 @@ def to_anthropic_request(
     body: dict[str, Any], model: str, *, default_max_tokens: int = DEFAULT_MAX_TOKENS
 ) -> dict[str, Any]:
     """Translate an OpenAI chat.completions body into a Messages API body."""
-    try:
+    with shapes.malformed_request():
         return _request(body, model, default_max_tokens)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        # A malformed body (a tool call without id, a part without its payload) is the client's error.
-        raise InvalidRequest(f"malformed chat request: {type(exc).__name__}: {exc}", param="messages") from exc
 
 
 def _request(body: dict[str, Any], model: str, default_max_tokens: int) -> dict[str, Any]:
-    if int(body.get("n") or 1) != 1:
-        raise InvalidRequest("n > 1 is not supported by this provider", param="n")
-    system: list[dict[str, Any]] = []
-    messages: list[dict[str, Any]] = []
-    for msg in body.get("messages") or []:
-        role = msg.get("role")
-        if role in ("system", "developer"):
-            # Anthropic has one top-level system prompt; instructions given mid-conversation join it.
-            system.extend(_blocks(msg.get("content"), msg.get("cache_control"), allow_media=False))
-        elif role == "user":
-            _append(messages, "user", _blocks(msg.get("content"), msg.get("cache_control")))
-        elif role == "assistant":
-            _append(messages, "assistant", _assistant_blocks(msg))
-        elif role == "tool":
-            _append(messages, "user", [_tool_result(msg)])
-        else:
-            raise InvalidRequest(f"unsupported message role '{role}'", param="messages")
-
+    shapes.require_one_choice(body)
+    # Anthropic has one top-level system prompt; instructions given mid-conversation join it.
+    system, messages = shapes.split_messages(
+        body.get("messages") or [],
+        system=lambda msg: _blocks(msg.get("content"), msg.get("cache_control"), allow_media=False),
+        user=lambda msg: _blocks(msg.get("content"), msg.get("cache_control")),
+        assistant=_assistant_blocks,
+        tool=lambda msg: [_tool_result(msg)],
+    )
+    max_tokens = shapes.max_tokens(body)
     out: dict[str, Any] = {
         "model": model,
         "messages": messages,
-        "max_tokens": int(body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens),
+        "max_tokens": default_max_tokens if max_tokens is None else max_tokens,
     }
     if system:
         out["system"] = system
@@ -164,9 +151,9 @@ def _request(body: dict[str, Any], model: str, default_max_tokens: int) -> dict[
         out["temperature"] = min(float(body["temperature"]), 1.0)
     if body.get("top_p") is not None:
         out["top_p"] = float(body["top_p"])
-    stop = body.get("stop")
+    stop = shapes.stop_sequences(body)
     if stop:
-        out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        out["stop_sequences"] = stop
     if body.get("user"):
         out["metadata"] = {"user_id": str(body["user"])}
     tools = body.get("tools") or []
@@ -182,24 +169,11 @@ def _request(body: dict[str, Any], model: str, default_max_tokens: int) -> dict[
     return out
 
 
-def _append(messages: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    # Consecutive tool results (one OpenAI message each) must arrive as one user turn.
-    if not blocks:
-        return
-    if messages and messages[-1]["role"] == role:
-        messages[-1]["content"].extend(blocks)
-    else:
-        messages.append({"role": role, "content": blocks})
-
-
 def _blocks(content: Any, cache_control: Any = None, *, allow_media: bool = True) -> list[dict[str, Any]]:
     """OpenAI content (str or parts) -> Anthropic content blocks. A message-level
     `cache_control` marks the message's last block, as LiteLLM accepts it."""
-    parts: list[dict[str, Any]] = (
-        [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
-    )
     blocks: list[dict[str, Any]] = []
-    for part in parts:
+    for part in shapes.content_parts(content):
         kind = part.get("type")
         if kind == "text":
             if not part.get("text"):
@@ -220,62 +194,35 @@ def _blocks(content: Any, cache_control: Any = None, *, allow_media: bool = True
 
 
 def _image(image_url: dict[str, Any] | str) -> dict[str, Any]:
-    url = image_url if isinstance(image_url, str) else image_url["url"]
+    url = shapes.image_url(image_url)
     if url.startswith("data:"):
-        mime, data = _data_url(url)
-        return {"type": "image", "source": {"type": "base64", "media_type": mime, "data": data}}
+        return {"type": "image", "source": _base64_source(url)}
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
 def _document(file: dict[str, Any]) -> dict[str, Any]:
-    data_url = file.get("file_data") or ""
-    if not data_url.startswith("data:"):
-        raise InvalidRequest("file parts need inline file_data (a base64 data URL)", param="messages")
-    mime, data = _data_url(data_url)
-    if mime != "application/pdf":
-        raise InvalidRequest(f"file type '{mime}' is not supported (PDF only)", param="messages")
-    return {"type": "document", "source": {"type": "base64", "media_type": mime, "data": data}}
+    source = _base64_source(shapes.inline_file_data(file))
+    if source["media_type"] != "application/pdf":
+        raise InvalidRequest(f"file type '{source['media_type']}' is not supported (PDF only)", param="messages")
+    return {"type": "document", "source": source}
 
 
-def _data_url(url: str) -> tuple[str, str]:
-    header, _, data = url.partition(",")
-    mime = header[5:].split(";")[0] or "application/octet-stream"
-    if ";base64" not in header:
-        raise InvalidRequest("only base64 data URLs are supported", param="messages")
-    try:
-        base64.b64decode(data, validate=True)
-    except binascii.Error as exc:
-        raise InvalidRequest(f"invalid base64 in data URL: {exc}", param="messages") from exc
-    return mime, data
+def _base64_source(url: str) -> dict[str, Any]:
+    # Anthropic takes the base64 text itself, so it is passed on as received (checked, not re-encoded).
+    parsed = shapes.parse_data_url(url)
+    media_type = parsed.mime or "application/octet-stream"
+    return {"type": "base64", "media_type": media_type, "data": parsed.encoded}
 
 
 def _assistant_blocks(msg: dict[str, Any]) -> list[dict[str, Any]]:
-    content = msg.get("content")
-    if isinstance(content, list):
-        content = [p for p in content if p.get("type") == "text"]  # drop "refusal" parts
-    blocks = _blocks(content, None, allow_media=False)
+    blocks = _blocks(shapes.content_parts(msg.get("content"), text_only=True), None, allow_media=False)
     for call in msg.get("tool_calls") or []:
         fn = call.get("function") or {}
-        blocks.append(
-            {"type": "tool_use", "id": call["id"], "name": fn.get("name", ""), "input": _arguments(fn.get("arguments"))}
-        )
+        arguments = shapes.tool_arguments(fn.get("arguments"))
+        blocks.append({"type": "tool_use", "id": call["id"], "name": fn.get("name", ""), "input": arguments})
     if msg.get("cache_control") and blocks:
         blocks[-1]["cache_control"] = dict(msg["cache_control"])
     return blocks
-
-
-def _arguments(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"tool call arguments are not valid JSON: {exc}", param="messages") from exc
-    if not isinstance(value, dict):
-        raise InvalidRequest("tool call arguments must be a JSON object", param="messages")
-    return value
 
 
 def _tool_result(msg: dict[str, Any]) -> dict[str, Any]:
@@ -291,9 +238,7 @@ def _tool_result(msg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:
-    if tool.get("type", "function") != "function":
-        raise InvalidRequest(f"tool type '{tool.get('type')}' is not supported", param="tools")
-    fn = tool["function"]
+    fn = shapes.tool_function(tool)
     out: dict[str, Any] = {
         "name": fn["name"],
         "input_schema": fn.get("parameters") or {"type": "object", "properties": {}},
@@ -328,25 +273,13 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
 
 
 def _usage(raw: dict[str, Any]) -> Usage:
-    # Anthropic's input_tokens excludes cache reads and writes; OpenAI's prompt_tokens includes them.
-    read = int(raw.get("cache_read_input_tokens") or 0)
-    write = int(raw.get("cache_creation_input_tokens") or 0)
-    return Usage(
-        prompt_tokens=int(raw.get("input_tokens") or 0) + read + write,
-        completion_tokens=int(raw.get("output_tokens") or 0),
-        cached_tokens=read,
-        cache_write_tokens=write,
+    # Anthropic's input_tokens excludes cache reads and writes.
+    return shapes.usage_with_cache(
+        raw.get("input_tokens"),
+        raw.get("output_tokens"),
+        raw.get("cache_read_input_tokens"),
+        raw.get("cache_creation_input_tokens"),
     )
-
-
-def usage_dict(usage: Usage) -> dict[str, Any]:
-    """OpenAI usage, plus the cache-write count (not in OpenAI's schema) so accounting downstream
-    of a stream can still price it."""
-    out = usage.to_openai()
-    if usage.cache_write_tokens:
-        out.setdefault("prompt_tokens_details", {"cached_tokens": usage.cached_tokens})
-        out["prompt_tokens_details"]["cache_write_tokens"] = usage.cache_write_tokens
-    return out
 
 
 def from_anthropic_message(raw: Any) -> ChatResult:
@@ -358,49 +291,24 @@ def from_anthropic_message(raw: Any) -> ChatResult:
         if block.get("type") == "text":
             text.append(block.get("text", ""))
         elif block.get("type") == "tool_use":
-            args = json.dumps(block.get("input") or {}, ensure_ascii=False)
-            calls.append(
-                {"id": block["id"], "type": "function", "function": {"name": block["name"], "arguments": args}}
-            )
+            calls.append(shapes.tool_call(block["id"], block["name"], block.get("input")))
         # thinking / redacted_thinking / server tool blocks have no chat.completions equivalent.
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not calls else None}
-    if calls:
-        message["tool_calls"] = calls
     usage = _usage(raw.get("usage") or {})
     finish = _FINISH.get(raw.get("stop_reason") or "", "stop")
-    body = {
-        "id": raw.get("id") or f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": raw.get("model", ""),
-        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-        "usage": usage_dict(usage),
-    }
-    return ChatResult(body=body, usage=usage)
+    choices = [shapes.choice(shapes.assistant_message(text, calls), finish)]
+    return shapes.chat_result(raw.get("id") or shapes.completion_id(), raw.get("model", ""), choices, usage)
 
 
-class _StreamTranslator:
+class _StreamTranslator(shapes.ChunkBuilder):
     """Anthropic SSE events -> OpenAI chat.completion.chunk dicts."""
 
     def __init__(self, model: str) -> None:
-        self.id = f"chatcmpl-{uuid.uuid4().hex}"
-        self.model = model
-        self.created = int(time.time())
+        super().__init__(model)
         self.usage_raw: dict[str, Any] = {}
-        self.finish: str | None = None
+        self.finish: FinishReason | None = None
         self.done = False
         self.started = False
-        self._tools: dict[int, int] = {}  # content block index -> OpenAI tool call index
-        self._tool_args_sent: set[int] = set()
-
-    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        }
+        self._tools = shapes.StreamedToolCalls()  # keyed by content block index
 
     def feed(self, event: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         kind = data.get("type", event)
@@ -413,20 +321,13 @@ class _StreamTranslator:
             self.model = message.get("model") or self.model
             self.usage_raw.update(message.get("usage") or {})
             self.started = True
-            return [self.chunk({"role": "assistant", "content": ""})]
+            return [self.opening()]
         if not self.started:
             raise _Garbage(f"'{kind}' before message_start")
         if kind == "content_block_start":
             block = data["content_block"]
             if block.get("type") == "tool_use":
-                index = self._tools[data["index"]] = len(self._tools)
-                call = {
-                    "index": index,
-                    "id": block["id"],
-                    "type": "function",
-                    "function": {"name": block["name"], "arguments": ""},
-                }
-                return [self.chunk({"tool_calls": [call]})]
+                return [self.chunk(self._tools.start(data["index"], block["id"], block["name"]))]
             if block.get("type") == "text" and block.get("text"):
                 return [self.chunk({"content": block["text"]})]
         elif kind == "content_block_delta":
@@ -434,16 +335,11 @@ class _StreamTranslator:
             if delta.get("type") == "text_delta":
                 return [self.chunk({"content": delta.get("text", "")})]
             if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
-                index = self._tools[data["index"]]
-                self._tool_args_sent.add(index)
-                return [
-                    self.chunk({"tool_calls": [{"index": index, "function": {"arguments": delta["partial_json"]}}]})
-                ]
+                return [self.chunk(self._tools.arguments(data["index"], delta["partial_json"]))]
         elif kind == "content_block_stop":
-            closing = self._tools.get(data.get("index", -1))
-            if closing is not None and closing not in self._tool_args_sent:
-                # A tool without arguments streams no deltas; clients still expect parseable JSON.
-                return [self.chunk({"tool_calls": [{"index": closing, "function": {"arguments": "{}"}}]})]
+            closing = self._tools.stop(data.get("index", -1))
+            if closing is not None:
+                return [self.chunk(closing)]
         elif kind == "message_delta":
             reason = (data.get("delta") or {}).get("stop_reason")
             if reason:
@@ -452,8 +348,7 @@ class _StreamTranslator:
             self.usage_raw.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
         elif kind == "message_stop":
             self.done = True
-            usage = usage_dict(_usage(self.usage_raw))
-            return [self.chunk({}, self.finish or "stop"), {**self.chunk({}), "choices": [], "usage": usage}]
+            return [self.chunk({}, self.finish or "stop"), self.closing(_usage(self.usage_raw))]
         # ping, thinking/signature/citation deltas and unknown future events carry nothing for OpenAI.
         return []
 

@@ -9,13 +9,9 @@ the SDK's own retries are off because gureum's router retries and falls back.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import mimetypes
 import threading
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -34,15 +30,17 @@ from gureum.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
+from gureum.providers import shapes
 from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, Usage
 from gureum.providers.registry import register
-from gureum.tokens import estimate_messages, estimate_tokens
+from gureum.providers.shapes import FinishReason
+from gureum.tokens import estimate_tokens
 
 __all__ = ["BedrockProvider", "map_error", "to_converse_request", "from_converse_response"]
 
 T = TypeVar("T")
 
-_FINISH = {
+_FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "tool_use": "tool_calls",
@@ -138,45 +136,33 @@ def map_error(exc: BaseException) -> GureumError:
 
 def to_converse_request(body: dict[str, Any], model: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Translate an OpenAI chat.completions body into Converse keyword arguments."""
-    try:
+    with shapes.malformed_request():
         return _request(body, model, options or {})
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        # A malformed body (a tool call without id, a part without its payload) is the client's error.
-        raise InvalidRequest(f"malformed chat request: {type(exc).__name__}: {exc}", param="messages") from exc
 
 
 def _request(body: dict[str, Any], model: str, options: dict[str, Any]) -> dict[str, Any]:
-    if int(body.get("n") or 1) != 1:
-        raise InvalidRequest("n > 1 is not supported by this provider", param="n")
-    system: list[dict[str, Any]] = []
-    messages: list[dict[str, Any]] = []
-    for msg in body.get("messages") or []:
-        role = msg.get("role")
-        if role in ("system", "developer"):
-            system.extend(_blocks(msg.get("content"), msg.get("cache_control"), allow_media=False))
-        elif role == "user":
-            _append(messages, "user", _blocks(msg.get("content"), msg.get("cache_control")))
-        elif role == "assistant":
-            _append(messages, "assistant", _assistant_blocks(msg))
-        elif role == "tool":
-            _append(messages, "user", _tool_result(msg))
-        else:
-            raise InvalidRequest(f"unsupported message role '{role}'", param="messages")
-
+    shapes.require_one_choice(body)
+    system, messages = shapes.split_messages(
+        body.get("messages") or [],
+        system=lambda msg: _blocks(msg.get("content"), msg.get("cache_control"), allow_media=False),
+        user=lambda msg: _blocks(msg.get("content"), msg.get("cache_control")),
+        assistant=_assistant_blocks,
+        tool=_tool_result,
+    )
     out: dict[str, Any] = {"modelId": model, "messages": messages}
     if system:
         out["system"] = system
     inference: dict[str, Any] = {}
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    if max_tokens:
-        inference["maxTokens"] = int(max_tokens)
+    max_tokens = shapes.max_tokens(body)
+    if max_tokens is not None:
+        inference["maxTokens"] = max_tokens
     if body.get("temperature") is not None:
         inference["temperature"] = float(body["temperature"])
     if body.get("top_p") is not None:
         inference["topP"] = float(body["top_p"])
-    stop = body.get("stop")
+    stop = shapes.stop_sequences(body)
     if stop:
-        inference["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+        inference["stopSequences"] = stop
     if inference:
         out["inferenceConfig"] = inference
     tool_config = _tool_config(body, messages)
@@ -211,22 +197,9 @@ def _cache_point(marker: Any) -> dict[str, Any]:
     return {"cachePoint": point}
 
 
-def _append(messages: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:
-    # Converse demands strict user/assistant alternation: merge neighbours (e.g. several tool results).
-    if not blocks:
-        return
-    if messages and messages[-1]["role"] == role:
-        messages[-1]["content"].extend(blocks)
-    else:
-        messages.append({"role": role, "content": blocks})
-
-
 def _blocks(content: Any, cache_control: Any = None, *, allow_media: bool = True) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = (
-        [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
-    )
     blocks: list[dict[str, Any]] = []
-    for part in parts:
+    for part in shapes.content_parts(content):
         kind = part.get("type")
         if kind == "text":
             if not part.get("text"):
@@ -246,7 +219,7 @@ def _blocks(content: Any, cache_control: Any = None, *, allow_media: bool = True
 
 
 def _image(image_url: dict[str, Any] | str) -> dict[str, Any]:
-    url = image_url if isinstance(image_url, str) else image_url["url"]
+    url = shapes.image_url(image_url)
     if url.startswith("data:"):
         mime, data = _data_url(url)
         fmt = _IMAGE_FORMATS.get(mime)
@@ -262,10 +235,7 @@ def _image(image_url: dict[str, Any] | str) -> dict[str, Any]:
 
 
 def _document(file: dict[str, Any], position: int) -> dict[str, Any]:
-    data_url = file.get("file_data") or ""
-    if not data_url.startswith("data:"):
-        raise InvalidRequest("file parts need inline file_data (a base64 data URL)", param="messages")
-    mime, data = _data_url(data_url)
+    mime, data = _data_url(shapes.inline_file_data(file))
     fmt = _DOC_FORMATS.get(mime)
     if not fmt:
         raise InvalidRequest(f"document type '{mime}' is not supported", param="messages")
@@ -276,43 +246,20 @@ def _document(file: dict[str, Any], position: int) -> dict[str, Any]:
 
 
 def _data_url(url: str) -> tuple[str, bytes]:
-    header, _, data = url.partition(",")
-    if ";base64" not in header:
-        raise InvalidRequest("only base64 data URLs are supported", param="messages")
-    try:
-        # boto3 wants raw bytes and base64-encodes them on the wire itself.
-        return header[5:].split(";")[0].lower(), base64.b64decode(data, validate=True)
-    except binascii.Error as exc:
-        raise InvalidRequest(f"invalid base64 in data URL: {exc}", param="messages") from exc
+    # boto3 wants raw bytes and base64-encodes them on the wire itself.
+    parsed = shapes.parse_data_url(url)
+    return parsed.mime.lower(), parsed.data
 
 
 def _assistant_blocks(msg: dict[str, Any]) -> list[dict[str, Any]]:
-    content = msg.get("content")
-    if isinstance(content, list):
-        content = [p for p in content if p.get("type") == "text"]
-    blocks = _blocks(content, None, allow_media=False)
+    blocks = _blocks(shapes.content_parts(msg.get("content"), text_only=True), None, allow_media=False)
     for call in msg.get("tool_calls") or []:
         fn = call.get("function") or {}
-        blocks.append(
-            {"toolUse": {"toolUseId": call["id"], "name": fn.get("name", ""), "input": _arguments(fn.get("arguments"))}}
-        )
+        arguments = shapes.tool_arguments(fn.get("arguments"))
+        blocks.append({"toolUse": {"toolUseId": call["id"], "name": fn.get("name", ""), "input": arguments}})
     if msg.get("cache_control") and blocks:
         blocks.append(_cache_point(msg["cache_control"]))
     return blocks
-
-
-def _arguments(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"tool call arguments are not valid JSON: {exc}", param="messages") from exc
-    if not isinstance(value, dict):
-        raise InvalidRequest("tool call arguments must be a JSON object", param="messages")
-    return value
 
 
 def _tool_result(msg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -343,9 +290,7 @@ def _tool_config(body: dict[str, Any], messages: list[dict[str, Any]]) -> dict[s
         return None
     specs: list[dict[str, Any]] = []
     for tool in tools:
-        if tool.get("type", "function") != "function":
-            raise InvalidRequest(f"tool type '{tool.get('type')}' is not supported", param="tools")
-        fn = tool["function"]
+        fn = shapes.tool_function(tool)
         spec: dict[str, Any] = {
             "name": fn["name"],
             "inputSchema": {"json": fn.get("parameters") or {"type": "object", "properties": {}}},
@@ -372,24 +317,10 @@ def _tool_config(body: dict[str, Any], messages: list[dict[str, Any]]) -> dict[s
 
 
 def _usage(raw: dict[str, Any]) -> Usage:
-    # inputTokens excludes cache reads/writes (AWS prompt-caching semantics); OpenAI's prompt_tokens includes them.
-    read = int(raw.get("cacheReadInputTokens") or 0)
-    write = int(raw.get("cacheWriteInputTokens") or 0)
-    return Usage(
-        prompt_tokens=int(raw.get("inputTokens") or 0) + read + write,
-        completion_tokens=int(raw.get("outputTokens") or 0),
-        cached_tokens=read,
-        cache_write_tokens=write,
+    # inputTokens excludes cache reads/writes (AWS prompt-caching semantics).
+    return shapes.usage_with_cache(
+        raw.get("inputTokens"), raw.get("outputTokens"), raw.get("cacheReadInputTokens"), raw.get("cacheWriteInputTokens")
     )
-
-
-def usage_dict(usage: Usage) -> dict[str, Any]:
-    """OpenAI usage plus the cache-write count, so accounting after a stream can still price it."""
-    out = usage.to_openai()
-    if usage.cache_write_tokens:
-        out.setdefault("prompt_tokens_details", {"cached_tokens": usage.cached_tokens})
-        out["prompt_tokens_details"]["cache_write_tokens"] = usage.cache_write_tokens
-    return out
 
 
 def from_converse_response(raw: dict[str, Any], model: str) -> ChatResult:
@@ -404,71 +335,33 @@ def from_converse_response(raw: dict[str, Any], model: str) -> ChatResult:
             text.append(block["text"])
         elif "toolUse" in block:
             use = block["toolUse"]
-            args = json.dumps(use.get("input") or {}, ensure_ascii=False)
-            calls.append(
-                {"id": use["toolUseId"], "type": "function", "function": {"name": use["name"], "arguments": args}}
-            )
+            calls.append(shapes.tool_call(use["toolUseId"], use["name"], use.get("input")))
         # reasoningContent / citations have no chat.completions field.
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not calls else None}
-    if calls:
-        message["tool_calls"] = calls
     usage = _usage(raw.get("usage") or {})
-    request_id = (raw.get("ResponseMetadata") or {}).get("RequestId") or uuid.uuid4().hex
-    body = {
-        "id": f"chatcmpl-{request_id}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": _FINISH.get(raw.get("stopReason") or "", "stop"),
-                "logprobs": None,
-            }
-        ],
-        "usage": usage_dict(usage),
-    }
-    return ChatResult(body=body, usage=usage)
+    finish = _FINISH.get(raw.get("stopReason") or "", "stop")
+    choices = [shapes.choice(shapes.assistant_message(text, calls), finish)]
+    request_id = (raw.get("ResponseMetadata") or {}).get("RequestId")
+    return shapes.chat_result(shapes.completion_id(request_id), model, choices, usage)
 
 
-class _StreamTranslator:
+class _StreamTranslator(shapes.ChunkBuilder):
     """ConverseStream events -> OpenAI chat.completion.chunk dicts."""
 
     def __init__(self, model: str) -> None:
-        self.id = f"chatcmpl-{uuid.uuid4().hex}"
-        self.model = model
-        self.created = int(time.time())
-        self.finish: str | None = None
+        super().__init__(model)
+        self.finish: FinishReason | None = None
         self.usage: Usage | None = None
         self.text: list[str] = []  # kept only to estimate usage if the metadata event never comes
-        self._tools: dict[int, int] = {}  # contentBlockIndex -> OpenAI tool call index
-        self._tool_args_sent: set[int] = set()
-
-    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        }
+        self._tools = shapes.StreamedToolCalls()  # keyed by contentBlockIndex
 
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         if "messageStart" in event:
-            return [self.chunk({"role": "assistant", "content": ""})]
+            return [self.opening()]
         if "contentBlockStart" in event:
             start = event["contentBlockStart"]
             use = (start.get("start") or {}).get("toolUse")
             if use:
-                index = self._tools[start["contentBlockIndex"]] = len(self._tools)
-                call = {
-                    "index": index,
-                    "id": use["toolUseId"],
-                    "type": "function",
-                    "function": {"name": use["name"], "arguments": ""},
-                }
-                return [self.chunk({"tool_calls": [call]})]
+                return [self.chunk(self._tools.start(start["contentBlockIndex"], use["toolUseId"], use["name"]))]
         elif "contentBlockDelta" in event:
             body = event["contentBlockDelta"]
             delta = body["delta"]
@@ -476,16 +369,11 @@ class _StreamTranslator:
                 self.text.append(delta["text"])
                 return [self.chunk({"content": delta["text"]})]
             if "toolUse" in delta and delta["toolUse"].get("input"):
-                index = self._tools[body["contentBlockIndex"]]
-                self._tool_args_sent.add(index)
-                return [
-                    self.chunk({"tool_calls": [{"index": index, "function": {"arguments": delta["toolUse"]["input"]}}]})
-                ]
+                return [self.chunk(self._tools.arguments(body["contentBlockIndex"], delta["toolUse"]["input"]))]
         elif "contentBlockStop" in event:
-            closing = self._tools.get(event["contentBlockStop"].get("contentBlockIndex", -1))
-            if closing is not None and closing not in self._tool_args_sent:
-                # A tool without arguments streams no deltas; clients still expect parseable JSON.
-                return [self.chunk({"tool_calls": [{"index": closing, "function": {"arguments": "{}"}}]})]
+            closing = self._tools.stop(event["contentBlockStop"].get("contentBlockIndex", -1))
+            if closing is not None:
+                return [self.chunk(closing)]
         elif "messageStop" in event:
             self.finish = _FINISH.get(event["messageStop"].get("stopReason") or "", "stop")
             return [self.chunk({}, self.finish)]
@@ -496,11 +384,7 @@ class _StreamTranslator:
     def final(self, body: dict[str, Any]) -> dict[str, Any]:
         if self.finish is None:
             raise _Garbage("stream ended before messageStop")
-        usage = self.usage or Usage(
-            prompt_tokens=estimate_messages(body.get("messages") or [], body.get("tools")),
-            completion_tokens=estimate_tokens("".join(self.text)),
-        )
-        return {**self.chunk({}), "choices": [], "usage": usage_dict(usage)}
+        return self.closing(self.usage or shapes.estimated_usage(body, "".join(self.text)))
 
 
 # --------------------------------------------------------------------------- provider

@@ -18,7 +18,6 @@ import contextlib
 import json
 import mimetypes
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -37,9 +36,11 @@ from gureum.errors import (
     UpstreamRejected,
     UpstreamTimeout,
 )
+from gureum.providers import shapes
 from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, Usage
 from gureum.providers.registry import register
-from gureum.tokens import estimate_messages, estimate_tokens
+from gureum.providers.shapes import FinishReason
+from gureum.tokens import estimate_tokens
 
 __all__ = ["GeminiProvider", "map_error", "to_gemini_request", "from_gemini_response"]
 
@@ -47,7 +48,7 @@ SIGNATURE_SEPARATOR = "__thought__"
 # Ids we invent look like this; they are never sent back to Gemini, which did not issue them.
 _GENERATED_ID = re.compile(r"^call_[0-9a-f]{32}$")
 
-_FINISH = {
+_FINISH: dict[str, FinishReason] = {
     "STOP": "stop",
     "MAX_TOKENS": "length",
     "SAFETY": "content_filter",
@@ -126,11 +127,8 @@ def to_gemini_request(
     body: dict[str, Any], options: dict[str, Any] | None = None
 ) -> tuple[list[types.Content], types.GenerateContentConfig]:
     """Translate an OpenAI chat.completions body into generateContent contents + config."""
-    try:
+    with shapes.malformed_request():
         return _request(body, options or {})
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        # A malformed body (a tool call without id, a part without its payload) is the client's error.
-        raise InvalidRequest(f"malformed chat request: {type(exc).__name__}: {exc}", param="messages") from exc
 
 
 def _request(body: dict[str, Any], options: dict[str, Any]) -> tuple[list[types.Content], types.GenerateContentConfig]:
@@ -139,30 +137,24 @@ def _request(body: dict[str, Any], options: dict[str, Any]) -> tuple[list[types.
         for m in body.get("messages") or []
         for c in m.get("tool_calls") or []
     }
-    system: list[types.Part] = []
-    contents: list[types.Content] = []
-    for msg in body.get("messages") or []:
-        role = msg.get("role")
-        if role in ("system", "developer"):
-            system.extend(_parts(msg.get("content"), allow_media=False))
-        elif role == "user":
-            _append(contents, "user", _parts(msg.get("content")))
-        elif role == "assistant":
-            _append(contents, "model", _assistant_parts(msg))
-        elif role == "tool":
-            _append(contents, "user", [_function_response(msg, names)])
-        else:
-            raise InvalidRequest(f"unsupported message role '{role}'", param="messages")
-
+    system, turns = shapes.split_messages(
+        body.get("messages") or [],
+        system=lambda msg: _parts(msg.get("content"), allow_media=False),
+        user=lambda msg: _parts(msg.get("content")),
+        assistant=_assistant_parts,
+        tool=lambda msg: [_function_response(msg, names)],
+        assistant_role="model",
+    )
+    contents = [types.Content(role=turn["role"], parts=turn["content"]) for turn in turns]
     config: dict[str, Any] = {
         # The SDK would otherwise try to execute Python callables itself; tools are the client's.
         "automatic_function_calling": types.AutomaticFunctionCallingConfig(disable=True),
     }
     if system:
         config["system_instruction"] = types.Content(role="user", parts=system)
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    if max_tokens:
-        config["max_output_tokens"] = int(max_tokens)
+    max_tokens = shapes.max_tokens(body)
+    if max_tokens is not None:
+        config["max_output_tokens"] = max_tokens
     for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
         if body.get(key) is not None:
             config[key] = float(body[key])
@@ -170,9 +162,9 @@ def _request(body: dict[str, Any], options: dict[str, Any]) -> tuple[list[types.
         config["seed"] = int(body["seed"])
     if int(body.get("n") or 1) > 1:
         config["candidate_count"] = int(body["n"])
-    stop = body.get("stop")
+    stop = shapes.stop_sequences(body)
     if stop:
-        config["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        config["stop_sequences"] = stop
     fmt = body.get("response_format") or {}
     if fmt.get("type") in ("json_object", "json_schema"):
         config["response_mime_type"] = "application/json"
@@ -192,33 +184,18 @@ def _request(body: dict[str, Any], options: dict[str, Any]) -> tuple[list[types.
     return contents, types.GenerateContentConfig(**config)
 
 
-def _append(contents: list[types.Content], role: str, parts: list[types.Part]) -> None:
-    # Parallel tool results must come back as one turn; Gemini also prefers alternating roles.
-    if not parts:
-        return
-    if contents and contents[-1].role == role and contents[-1].parts is not None:
-        contents[-1].parts.extend(parts)
-    else:
-        contents.append(types.Content(role=role, parts=parts))
-
-
 def _parts(content: Any, *, allow_media: bool = True) -> list[types.Part]:
     # `cache_control` markers are dropped: Gemini caches prompt prefixes implicitly.
-    raw: list[dict[str, Any]] = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
     parts: list[types.Part] = []
-    for part in raw:
+    for part in shapes.content_parts(content):
         kind = part.get("type")
         if kind == "text":
             if part.get("text"):
                 parts.append(types.Part(text=part["text"]))
         elif kind == "image_url" and allow_media:
-            image = part["image_url"]
-            parts.append(_media(image if isinstance(image, str) else image["url"]))
+            parts.append(_media(shapes.image_url(part["image_url"])))
         elif kind == "file" and allow_media:
-            data_url = part["file"].get("file_data") or ""
-            if not data_url.startswith("data:"):
-                raise InvalidRequest("file parts need inline file_data (a base64 data URL)", param="messages")
-            parts.append(_media(data_url))
+            parts.append(_media(shapes.inline_file_data(part["file"])))
         elif kind == "input_audio" and allow_media:
             audio = part["input_audio"]
             parts.append(_media(f"data:audio/{audio.get('format', 'wav')};base64,{audio['data']}"))
@@ -229,14 +206,8 @@ def _parts(content: Any, *, allow_media: bool = True) -> list[types.Part]:
 
 def _media(url: str) -> types.Part:
     if url.startswith("data:"):
-        header, _, data = url.partition(",")
-        if ";base64" not in header:
-            raise InvalidRequest("only base64 data URLs are supported", param="messages")
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except binascii.Error as exc:
-            raise InvalidRequest(f"invalid base64 in data URL: {exc}", param="messages") from exc
-        return types.Part(inline_data=types.Blob(mime_type=header[5:].split(";")[0], data=raw))
+        parsed = shapes.parse_data_url(url)
+        return types.Part(inline_data=types.Blob(mime_type=parsed.mime, data=parsed.data))
     if not url:
         raise InvalidRequest("a media part needs a URL or base64 data", param="messages")
     # gs://, Files API and (model permitting) https URIs are fetched by Google itself.
@@ -245,36 +216,18 @@ def _media(url: str) -> types.Part:
 
 
 def _assistant_parts(msg: dict[str, Any]) -> list[types.Part]:
-    content = msg.get("content")
-    if isinstance(content, list):
-        content = [p for p in content if p.get("type") == "text"]
-    parts = _parts(content, allow_media=False)
+    parts = _parts(shapes.content_parts(msg.get("content"), text_only=True), allow_media=False)
     for call in msg.get("tool_calls") or []:
         fn = call.get("function") or {}
         call_id, signature = decode_call_id(call["id"])
+        arguments = shapes.tool_arguments(fn.get("arguments"))
         parts.append(
             types.Part(
-                function_call=types.FunctionCall(
-                    id=call_id, name=fn.get("name", ""), args=_arguments(fn.get("arguments"))
-                ),
+                function_call=types.FunctionCall(id=call_id, name=fn.get("name", ""), args=arguments),
                 thought_signature=signature,
             )
         )
     return parts
-
-
-def _arguments(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"tool call arguments are not valid JSON: {exc}", param="messages") from exc
-    if not isinstance(value, dict):
-        raise InvalidRequest("tool call arguments must be a JSON object", param="messages")
-    return value
 
 
 def _function_response(msg: dict[str, Any], names: dict[str, str]) -> types.Part:
@@ -295,9 +248,7 @@ def _function_response(msg: dict[str, Any], names: dict[str, str]) -> types.Part
 
 
 def _declaration(tool: dict[str, Any]) -> types.FunctionDeclaration:
-    if tool.get("type", "function") != "function":
-        raise InvalidRequest(f"tool type '{tool.get('type')}' is not supported", param="tools")
-    fn = tool["function"]
+    fn = shapes.tool_function(tool)
     # parametersJsonSchema takes full JSON Schema; `parameters` only an OpenAPI subset.
     return types.FunctionDeclaration(
         name=fn["name"], description=fn.get("description"), parameters_json_schema=fn.get("parameters")
@@ -337,7 +288,7 @@ def _usage(meta: types.GenerateContentResponseUsageMetadata | None) -> Usage:
     )
 
 
-def _finish(candidate: types.Candidate, has_calls: bool) -> str | None:
+def _finish(candidate: types.Candidate, has_calls: bool) -> FinishReason | None:
     if candidate.finish_reason is None:
         return None
     if has_calls:
@@ -345,7 +296,8 @@ def _finish(candidate: types.Candidate, has_calls: bool) -> str | None:
     return _FINISH.get(getattr(candidate.finish_reason, "value", str(candidate.finish_reason)), "stop")
 
 
-def _split(candidate: types.Candidate) -> tuple[str, list[dict[str, Any]]]:
+def _split(candidate: types.Candidate) -> tuple[list[str], list[dict[str, Any]]]:
+    """A candidate's answer text pieces (never empty ones) and its tool calls in OpenAI's shape."""
     text: list[str] = []
     calls: list[dict[str, Any]] = []
     for part in (candidate.content.parts if candidate.content else None) or []:
@@ -355,78 +307,41 @@ def _split(candidate: types.Candidate) -> tuple[str, list[dict[str, Any]]]:
             text.append(part.text)
         if part.function_call:
             fc = part.function_call
-            args = json.dumps(fc.args or {}, ensure_ascii=False)
-            call_id = encode_call_id(fc.id, part.thought_signature)
-            calls.append({"id": call_id, "type": "function", "function": {"name": fc.name or "", "arguments": args}})
-    return "".join(text), calls
+            calls.append(shapes.tool_call(encode_call_id(fc.id, part.thought_signature), fc.name or "", fc.args))
+    return text, calls
 
 
 def from_gemini_response(resp: types.GenerateContentResponse, model: str) -> ChatResult:
     choices: list[dict[str, Any]] = []
     for position, candidate in enumerate(resp.candidates or []):
         text, calls = _split(candidate)
-        message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
-        if calls:
-            message["tool_calls"] = calls
         finish = _finish(candidate, bool(calls)) or "stop"
-        choices.append(
-            {
-                "index": candidate.index if candidate.index is not None else position,
-                "message": message,
-                "finish_reason": finish,
-                "logprobs": None,
-            }
-        )
+        index = candidate.index if candidate.index is not None else position
+        choices.append(shapes.choice(shapes.assistant_message(text, calls), finish, index))
     if not choices:
         feedback = resp.prompt_feedback
         if feedback is None or feedback.block_reason is None:
             raise _Garbage("no candidates and no promptFeedback")
         # The prompt itself was blocked: an answer with nothing in it, flagged as filtered.
-        choices = [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": ""},
-                "finish_reason": "content_filter",
-                "logprobs": None,
-            }
-        ]
+        choices = [shapes.choice(shapes.assistant_message([], []), "content_filter")]
     usage = _usage(resp.usage_metadata)
-    body = {
-        "id": f"chatcmpl-{resp.response_id or uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": resp.model_version or model,
-        "choices": choices,
-        "usage": usage.to_openai(),
-    }
-    return ChatResult(body=body, usage=usage)
+    return shapes.chat_result(shapes.completion_id(resp.response_id), resp.model_version or model, choices, usage)
 
 
-class _StreamTranslator:
+class _StreamTranslator(shapes.ChunkBuilder):
     """streamGenerateContent chunks -> OpenAI chat.completion.chunk dicts (one choice per candidate)."""
 
     def __init__(self, model: str) -> None:
-        self.id = f"chatcmpl-{uuid.uuid4().hex}"
-        self.model = model
-        self.created = int(time.time())
+        super().__init__(model)
         self.usage: Usage | None = None
         self.text: list[str] = []  # kept only to estimate usage if usageMetadata never comes
         self._started: set[int] = set()
         self._calls: dict[int, int] = {}  # choice index -> tool calls so far
-        self._finish: dict[int, str] = {}
-
-    def chunk(self, index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        }
+        self._finish: dict[int, FinishReason] = {}
 
     def feed(self, resp: types.GenerateContentResponse) -> list[dict[str, Any]]:
         if resp.response_id and not self._started:
-            self.id = f"chatcmpl-{resp.response_id}"
+            self.id = shapes.completion_id(resp.response_id)
         if resp.usage_metadata is not None:
             self.usage = _usage(resp.usage_metadata)  # cumulative: the last one is the total
         out: list[dict[str, Any]] = []
@@ -434,22 +349,23 @@ class _StreamTranslator:
             # The prompt itself was blocked: an empty answer, flagged as filtered.
             if 0 not in self._started:
                 self._started.add(0)
-                out.append(self.chunk(0, {"role": "assistant", "content": ""}))
+                out.append(self.opening())
             self._finish[0] = "content_filter"
         for position, candidate in enumerate(resp.candidates or []):
             index = candidate.index if candidate.index is not None else position
             if index not in self._started:
                 self._started.add(index)
-                out.append(self.chunk(index, {"role": "assistant", "content": ""}))
-            text, calls = _split(candidate)
-            if text:
+                out.append(self.opening(index))
+            pieces, calls = _split(candidate)
+            if pieces:
+                text = "".join(pieces)
                 self.text.append(text)
-                out.append(self.chunk(index, {"content": text}))
+                out.append(self.chunk({"content": text}, index=index))
             for call in calls:
                 # Gemini sends each function call whole, so one delta carries id, name and arguments.
                 position_in_choice = self._calls.get(index, 0)
                 self._calls[index] = position_in_choice + 1
-                out.append(self.chunk(index, {"tool_calls": [{"index": position_in_choice, **call}]}))
+                out.append(self.chunk({"tool_calls": [{"index": position_in_choice, **call}]}, index=index))
             finish = _finish(candidate, self._calls.get(index, 0) > 0)
             if finish:
                 self._finish[index] = finish
@@ -458,12 +374,9 @@ class _StreamTranslator:
     def final(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         if not self._finish:
             raise _Garbage("stream ended without a finishReason")
-        usage = self.usage or Usage(
-            prompt_tokens=estimate_messages(body.get("messages") or [], body.get("tools")),
-            completion_tokens=estimate_tokens("".join(self.text)),
-        )
-        out = [self.chunk(index, {}, finish) for index, finish in sorted(self._finish.items())]
-        out.append({**self.chunk(0, {}), "choices": [], "usage": usage.to_openai()})
+        usage = self.usage or shapes.estimated_usage(body, "".join(self.text))
+        out = [self.chunk({}, finish, index=index) for index, finish in sorted(self._finish.items())]
+        out.append(self.closing(usage))
         return out
 
 

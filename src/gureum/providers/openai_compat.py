@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gureum.errors import UpstreamError, UpstreamRateLimited, UpstreamRejected, UpstreamTimeout
 from gureum.providers.base import ChatResult, EmbedResult, ProviderSettings, Usage
 from gureum.providers.registry import register
+from gureum.providers.shapes import usage_chunk
 from gureum.tokens import estimate_messages, estimate_tokens
 
 
@@ -107,18 +108,21 @@ class OpenAICompatible:
                 out[key] = min(hi, max(lo, out[key]))
         return out
 
+    async def _post(self, path: str, model: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """One non-streaming call: the JSON object answered, or the gureum error for the failure."""
+        with map_errors(self.name):
+            r = await self.http.post(
+                self._url(path, model), content=orjson.dumps(payload), headers=self.headers, timeout=self.timeout
+            )
+        if r.status_code >= 400:
+            raise error_from_response(self.name, r.status_code, r.content)
+        return _parse(self.name, r.content)
+
     async def chat(self, body: dict[str, Any], model: str) -> ChatResult:
         payload = self._body(body, model)
         payload.pop("stream", None)
         payload.pop("stream_options", None)
-        with map_errors(self.name):
-            r = await self.http.post(
-                self._url("chat/completions", model), content=orjson.dumps(payload), headers=self.headers,
-                timeout=self.timeout,
-            )
-        if r.status_code >= 400:
-            raise error_from_response(self.name, r.status_code, r.content)
-        data = _parse(self.name, r.content)
+        data = await self._post("chat/completions", model, payload)
         if not isinstance(data.get("choices"), list):
             raise UpstreamError(f"provider '{self.name}' answered without choices")
         usage = Usage.from_openai(data.get("usage"))
@@ -169,27 +173,13 @@ class OpenAICompatible:
                 raise UpstreamError(f"provider '{self.name}' closed the stream without data")
             if usage is None:
                 usage = Usage(estimate_messages(body.get("messages", [])), estimate_tokens("".join(completion_chars)))
-            yield {
-                "id": last.get("id", ""),
-                "object": "chat.completion.chunk",
-                "created": last.get("created", 0),
-                "model": last.get("model", model),
-                "choices": [],
-                "usage": usage.to_openai(),
-            }
+            # The usage chunk is ours (the server's may be missing), stamped like the server's chunks.
+            yield usage_chunk(last.get("id", ""), last.get("created", 0), last.get("model", model), usage)
         finally:
             await resp.aclose()
 
     async def embed(self, inputs: list[str], model: str, *, kind: str = "passage") -> EmbedResult:
-        payload = {"model": model, "input": inputs}
-        with map_errors(self.name):
-            r = await self.http.post(
-                self._url("embeddings", model), content=orjson.dumps(payload), headers=self.headers,
-                timeout=self.timeout,
-            )
-        if r.status_code >= 400:
-            raise error_from_response(self.name, r.status_code, r.content)
-        data = _parse(self.name, r.content)
+        data = await self._post("embeddings", model, {"model": model, "input": inputs})
         try:
             rows = sorted(data["data"], key=lambda d: d.get("index", 0))
             vectors = [list(map(float, row["embedding"])) for row in rows]
