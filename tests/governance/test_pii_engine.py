@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 
 from gureum.governance.pii import TYPES, Analyzer, Document, Entity, Registry, detect, register, resolve_overlaps
 from gureum.governance.pii.recognizers import REGISTRY, add_cues
@@ -19,7 +20,7 @@ def test_results_are_sorted_and_non_overlapping() -> None:
     text = "김유진님 010-5079-3440, eunji.jung@gmail.com, 카드 4111-1111-1111-1111"
     found = detect(text)
     assert [e.type for e in found] == ["PERSON", "KR_PHONE", "EMAIL", "CREDIT_CARD"]
-    assert all(a.end <= b.start for a, b in zip(found, found[1:], strict=False))
+    assert all(a.end <= b.start for a, b in pairwise(found))
 
 
 def test_overlap_prefers_higher_score_then_longer_span() -> None:

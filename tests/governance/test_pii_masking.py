@@ -21,7 +21,8 @@ def test_mask_round_trip_with_stable_placeholders() -> None:
 def test_one_vault_spans_the_messages_of_a_request() -> None:
     vault = Vault()
     first = apply("010-1111-2222", detect("010-1111-2222"), MASK_ALL, vault=vault)
-    second = apply("010-3333-4444 그리고 010-1111-2222", detect("010-3333-4444 그리고 010-1111-2222"), MASK_ALL, vault=vault)
+    text = "010-3333-4444 그리고 010-1111-2222"
+    second = apply(text, detect(text), MASK_ALL, vault=vault)
     assert first.text == "<KR_PHONE_1>"
     assert second.text == "<KR_PHONE_2> 그리고 <KR_PHONE_1>"
     assert unmask("답장: <KR_PHONE_2>, <KR_PHONE_1>", vault) == "답장: 010-3333-4444, 010-1111-2222"

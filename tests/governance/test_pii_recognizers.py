@@ -36,7 +36,10 @@ POSITIVES = [
     ("resident registration no. 900101-1234568", {("KR_RRN", "900101-1234568")}),
     ("입력값 9001011234568 확인", {("KR_RRN", "9001011234568")}),  # valid check digit, no cue
     ("외국인등록번호 900101-5234561", {("KR_FOREIGNER_RN", "900101-5234561")}),
+    ("외국인 등록번호: 8909256803978 입니다", {("KR_FOREIGNER_RN", "8909256803978")}),  # spaced cue
+    ("주민 등록 번호 8805242513471", {("KR_RRN", "8805242513471")}),
     ("ARC 9201225242785 renewed", {("KR_FOREIGNER_RN", "9201225242785")}),
+    ("Resident card for Emily Clark: 6412275476522", {("KR_FOREIGNER_RN", "6412275476522")}),
     # CREDIT_CARD: Luhn-valid, printed groupings or a bare run with a known issuer
     ("카드 4111-1111-1111-1111 결제", {("CREDIT_CARD", "4111-1111-1111-1111")}),
     ("card 5555 5555 5555 4444 exp 12/27", {("CREDIT_CARD", "5555 5555 5555 4444")}),
@@ -50,6 +53,7 @@ POSITIVES = [
     ("환불은 110-215-267674 (신한은행) 으로", {("KR_BANK_ACCOUNT", "110-215-267674")}),
     ("농협 302-1234-5678-91", {("KR_BANK_ACCOUNT", "302-1234-5678-91")}),
     ("wire to account 12345678901234", {("KR_BANK_ACCOUNT", "12345678901234")}),
+    ("Shinhan Bank 110-215-267674", {("KR_BANK_ACCOUNT", "110-215-267674")}),
     # KR_PASSPORT: needs a cue or a column header
     ("여권번호 M12345678, 만료 2030-05-01", {("KR_PASSPORT", "M12345678")}),
     ("Korean passport M778B7727 (new format)", {("KR_PASSPORT", "M778B7727")}),

@@ -17,6 +17,9 @@ KO_SURNAMES = _words("""
 명 기 반 라 왕 금 옥 육 인 맹 제 모 탁 국 어 은 편 용 예 봉 경 태 목 형 피 두 감 음 빈 동 온
 """)
 KO_DOUBLE_SURNAMES = _words("남궁 황보 제갈 선우 독고 사공 서문")
+# Double surnames that are no ordinary word (unlike 서문 "preface" or 사공 "boatman"): a name
+# starting with one needs no known given name.
+KO_DISTINCT_SURNAMES = _words("남궁 황보 제갈")
 
 # Given names popular from the 1940s to the 2020s (both sexes).
 KO_GIVEN_NAMES = _words("""
@@ -49,12 +52,12 @@ KO_GIVEN_NAMES = _words("""
 # known name, and never count on their own.
 KO_GIVEN_COMMON_WORDS = _words("""
 하나 하늘 보람 아름 대한 한결 한솔 한별 지원 수정 정은 은혜 소라 나래 다솜 단비 초롱 이안 로운 리아 하람
-다인 주원 수호 건우 정우 영광 태양 문수 대성 천수 재석 하진 성수 현수 지성
+수호 영광 태양 대성 재석 성수 지성
 """)
 
 # Syllables that occur in Korean given names: a candidate whose "given name" contains any
 # other syllable ("고객", "이용자", "정보") is an ordinary word, not a name.
-KO_NAME_SYLLABLES = frozenset("".join(KO_GIVEN_NAMES)) | frozenset("""
+KO_NAME_SYLLABLES = frozenset("".join(KO_GIVEN_NAMES)) | _words("""
 갑 강 건 겸 결 계 관 광 구 국 권 규 균 근 금 기 길 난 남 녀 녕 노 눈 늘 담 덕 돈 돌 동 두 득 들 란
 몽 걸 곤 교 군 귀 극 낙 달 당 독 등 락 랑 로 루 륭 무 발 방 번 본 북 섬 숭 쌍 암 억 울 융 좌 죽 참
 척 촌 총 추 축 탄 탑 토 파 팔 평 포 풍 필 학 항 해 행 허 헌 혁 협 혼 화 환 회 효 후 휘 흠 흥
@@ -63,7 +66,7 @@ KO_NAME_SYLLABLES = frozenset("".join(KO_GIVEN_NAMES)) | frozenset("""
 염 엽 영 예 오 옥 온 완 왕 요 욱 운 웅 원 월 위 유 윤 율 은 을 음 응 의 익 인 일 임 자 작 잔 장 재
 전 절 점 정 제 조 종 주 준 중 지 직 진 찬 창 채 천 철 청 초 춘 충 치 칠 탁 태 택 판 평 표 필 하 학
 한 함 항 해 햇 향 헌 혁 현 협 형 혜 호 홍 화 환 활 황 회 효 후 훈 휘 희 힘
-""".split())
+""")
 
 KO_PERSON_CUES_BEFORE = _words("""
 성명 이름 성함 성함은 성함이 고객 고객명 고객님 담당 담당자 예금주 수신 수신인 수신자 수취인 발신 발신인
@@ -130,16 +133,23 @@ Reza Rohan Rosa Ruben Ruth Salma Samir Sana Selin Serena Simone Sina Siobhan Sor
 Theo Tobias Valeria Vera Viktor Wanda Yasmine Yusuf Zeynep Ziad Zora Eunice Nadia Layla Lina Omar Tom
 """)
 
-# Given names that are also everyday words or places: a name only with a surname after it
-# or a cue before it ("Hi Grace," / "Grace Taylor"), never alone.
-EN_AMBIGUOUS_GIVEN = _words("""
+# Given names that are also everyday words or places ("Rose Gold", "Art Deco", "Grace Period"):
+# a name only with a known surname after it or a cue before it ("Grace Taylor", "Hi Grace,").
+EN_WORD_GIVEN = _words("""
 Will May June April August Grace Hope Faith Joy Rose Lily Summer Autumn Dawn Amber Ruby Pearl Iris
 Violet Jasmine Daisy Holly Ivy Mark Bill Frank Sterling Hunter Chase Mason Carter Cooper Parker Taylor
 Jordan Austin Dallas Eden Sky Angel Christian Guy Gene Pat Sue Rob Drew Chuck Art Don Ray Jack Max
-Lane Brook Reed Miles Rich Dean Earl Bob Victor Harper Florence Charlotte Georgia Virginia Sydney Paris
-Chelsea Hana Min Kim Chen Wei Yan Jean Ken Luna Mila Nina Sara Ali Leo Ian Eli Sean Amy Ann Eva
-Lucas Logan Riley Avery Blake Cameron Kelly Jamie Madison Brooke Aubrey Mei Hiro Ama Bora Hye
+Lane Brook Reed Miles Rich Dean Earl Florence Georgia Virginia Sydney Paris Chelsea Jose Carolina
+Min Kim Chen Wei Yan Jean Ken Hana Mei Hiro Ama Bora Hye Clara Maria
 """)
+# Given names that are mostly names but also surnames or short words: a name with any
+# capitalised word after it ("Harper Okafor") or a cue, not alone.
+EN_AMBIGUOUS_GIVEN = EN_WORD_GIVEN | _words("""
+Bob Victor Harper Charlotte Luna Mila Nina Sara Ali Leo Ian Eli Sean Amy Ann Eva Lucas Logan Riley
+Avery Blake Cameron Kelly Jamie Madison Brooke Aubrey
+""")
+# Words that make the capitalised word after them a place: "San Jose", "North Carolina".
+EN_PLACE_PREFIXES = _words("San Santa Los Las New North South East West Saint St Fort Port Mount Lake Cape El La Le")
 
 EN_SURNAMES = _words("""
 Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez Wilson

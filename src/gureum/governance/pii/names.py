@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 from gureum.governance.pii.entity import Entity
@@ -23,8 +23,11 @@ from gureum.governance.pii.gazetteers import (
     EN_AMBIGUOUS_GIVEN,
     EN_GIVEN_NAMES,
     EN_PERSON_CUES,
+    EN_PLACE_PREFIXES,
     EN_SURNAMES,
     EN_TITLES,
+    EN_WORD_GIVEN,
+    KO_DISTINCT_SURNAMES,
     KO_DOUBLE_SURNAMES,
     KO_GIVEN_COMMON_WORDS,
     KO_GIVEN_NAMES,
@@ -77,18 +80,21 @@ _KO_TITLE_AFTER = re.compile(
 )
 _KO_CUE_BEFORE = re.compile(rf"(?:{_alternation(KO_PERSON_CUES_BEFORE)})\s*[:：]?\s*['\"]?$")
 
-# A capitalised word, also "O'Connor", "McDonald" and "Ji-hoon"; a run is up to four of them.
+# A capitalised word, also "O'Connor", "McDonald" and "Ji-hoon"; a run is up to six of them.
 _EN_TAIL = r"(?:'[A-Z])?[a-z]+(?:[A-Z][a-z]+)?(?:-[A-Za-z][a-z]+)*"
 _EN_RUN = re.compile(
-    rf"[A-Z](?<![A-Za-z0-9_@.'-].){_EN_TAIL}(?: [A-Z]{_EN_TAIL}){{0,3}}(?![A-Za-z0-9_@])"
+    rf"[A-Z](?<![A-Za-z0-9_@.'-].){_EN_TAIL}(?: [A-Z]{_EN_TAIL}){{0,5}}(?![A-Za-z0-9_@])"
 )
 _EN_GIVEN = EN_GIVEN_NAMES | EN_AMBIGUOUS_GIVEN
+_NEXT_PERSON = EN_GIVEN_NAMES - EN_SURNAMES  # "Cathy" starts a new name; "Martin" may end one
 # Tokens that can open a name without a cue; runs without one are skipped cheaply.
 _EN_ANCHORS = _EN_GIVEN | ROMANIZED_KO_SURNAMES
 _EN_TITLE_CUES = frozenset(t.lower() for t in EN_TITLES)
 _EN_CUES = frozenset(EN_PERSON_CUES) | _EN_TITLE_CUES
 _EN_CUE_TAILS = frozenset(c.rsplit(" ", 1)[1] for c in _EN_CUES if " " in c)
 _CUE_SEPARATORS = frozenset(" \t\n\"':=(,")
+_CLAUSE_END = frozenset(",)/]·:;.!?\"'\n|")
+_NOUN_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "NP", "XR"})
 
 
 def find_names(text: str) -> Iterator[Entity]:
@@ -102,9 +108,12 @@ def _korean_full_names(text: str) -> Iterator[Entity]:
     for m in _KO_CANDIDATE.finditer(text):
         name, suffix = m["name"], m["suffix"] or ""
         given = name[2:] if name[:2] in KO_DOUBLE_SURNAMES else name[1:]
-        known = given in _KO_GIVEN
-        # "진영은", "성함이": a word plus a particle, or a name ending in 은/이 ("김가은")?
-        particle_reading = not suffix and len(given) == 2 and given[1] in _PARTICLE_ENDINGS
+        known = given in _KO_GIVEN or name[:2] in KO_DISTINCT_SURNAMES
+        # "진영은", "성함이": a word plus a particle, or a name ending in 은/이 ("김가은")? A topic
+        # or subject particle is rarely followed by punctuation, so "정하은," is a name.
+        particle_reading = (
+            not suffix and len(given) == 2 and given[1] in _PARTICLE_ENDINGS and not _ends_clause(text, m.end())
+        )
         if particle_reading and not known:
             name, suffix, given, particle_reading = name[:-1], name[-1], given[:1], False
         start, end = m.start(), m.start() + len(name)
@@ -131,6 +140,10 @@ def _korean_given_names(text: str) -> Iterator[Entity]:
         if m.group()[:2] in _KO_GIVEN:
             score = 0.75 if m["tail"] in ("아", "야") else 0.7
             yield Entity(m.start(), m.start() + 2, TYPE, score)
+
+
+def _ends_clause(text: str, end: int) -> bool:
+    return end == len(text) or text[end] in _CLAUSE_END
 
 
 def _stands_alone(text: str, start: int, end: int) -> bool:
@@ -161,18 +174,16 @@ def _kiwi_evidence(text: str, start: int, end: int, *, whole: bool) -> float:
     return -0.3
 
 
-_NOUN_TAGS = frozenset({"NNG", "NNP", "NNB", "NR", "NP", "XR"})
-
-
-@lru_cache(maxsize=4096)
-def _analyse(snippet: str) -> tuple[tuple[int, int, str], ...]:
-    return tuple((t.start, t.len, t.tag) for t in _kiwi().tokenize(snippet))
+def _analyse(snippet: str) -> list[tuple[int, int, str]]:
+    # Deliberately not cached: a cache would keep fragments of callers' text (names) alive
+    # across requests, and the few calls per text cost little.
+    return [(t.start, t.len, t.tag) for t in _kiwi().tokenize(snippet)]
 
 
 @cache
 def _kiwi() -> Any:  # kiwipiepy ships no type information
     # Imported here: loading the model takes seconds and most texts never need it.
-    from kiwipiepy import Kiwi
+    from kiwipiepy import Kiwi  # type: ignore[import-untyped]
 
     return Kiwi()
 
@@ -236,15 +247,18 @@ def _word_start(text: str, end: int) -> int:
 def _english_name_at(tokens: list[str], i: int, cue: int) -> tuple[int, float]:
     """(end index, score) of a name starting at tokens[i], or (i, 0) if none starts there."""
     first = tokens[i]
-    if first in NOT_NAME_WORDS:
+    if first in NOT_NAME_WORDS or (i and tokens[i - 1] in EN_PLACE_PREFIXES):
         return i, 0.0
+    # The surname: up to two more capitalised words, stopping before a word that is not a
+    # name or that starts the next person ("Frank Farian Cathy Bartney", a list without commas).
     j = i + 1
-    while j < len(tokens) and j - i < 3 and tokens[j] not in NOT_NAME_WORDS:
+    while j < len(tokens) and j - i < 3 and tokens[j] not in NOT_NAME_WORDS and tokens[j] not in _NEXT_PERSON:
         j += 1
     rest = tokens[i + 1 : j]
+    surname_known = bool(rest) and rest[-1] in EN_SURNAMES
     if first.split("-", 1)[0] in EN_GIVEN_NAMES and first not in EN_AMBIGUOUS_GIVEN:
         score = 0.75
-    elif first in _EN_GIVEN and (rest or cue):
+    elif first in EN_AMBIGUOUS_GIVEN and (surname_known or cue or (rest and first not in EN_WORD_GIVEN)):
         score = 0.7
     elif first in ROMANIZED_KO_SURNAMES and rest and (rest[0] in EN_GIVEN_NAMES or "-" in rest[0]):
         score = 0.75
@@ -256,7 +270,7 @@ def _english_name_at(tokens: list[str], i: int, cue: int) -> tuple[int, float]:
         score = 0.6
     else:
         return i, 0.0
-    if rest and rest[-1] in EN_SURNAMES:
+    if surname_known:
         score += 0.15
     if cue:
         score += 0.1

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from gureum.governance.pii.entity import Entity
 from gureum.governance.pii.recognizers.context import Document
 
 
-@runtime_checkable
 class Recognizer(Protocol):
     """Finds entities of `types` in a document. It may return overlapping or low-score
     candidates: the engine applies the score threshold and resolves overlaps."""
 
-    name: str
-    types: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def types(self) -> tuple[str, ...]: ...
 
     def find(self, doc: Document) -> Iterable[Entity]: ...
 
@@ -37,7 +39,5 @@ class Registry:
         return frozenset(t for r in self._by_name.values() for t in r.types)
 
     def __iter__(self) -> Iterator[Recognizer]:
+        # A snapshot, so registering during a detect call cannot break the iteration.
         return iter(list(self._by_name.values()))
-
-    def __len__(self) -> int:
-        return len(self._by_name)

@@ -46,7 +46,8 @@ class CardRecognizer:
             if cue == NOT_PII:
                 continue
             if m["bare"]:
-                if cue == TYPE:
+                if cue == TYPE and (known or len(digits) == 16):
+                    # An unknown issuer in another length is more likely an RRN or an id.
                     score = 0.9 if known else 0.7
                 elif known:
                     score = 0.55

@@ -63,6 +63,7 @@ def add_cues(category: str, words: Iterable[str]) -> None:
             _english[" ".join(tokens)] = category
             _longest["english"] = max(_longest["english"], len(tokens))
         else:
+            key = key.replace(" ", "")  # matched against space-joined runs, see _TOKEN
             _korean[key] = category
             _longest["korean"] = max(_longest["korean"], len(key))
 

@@ -26,7 +26,8 @@ add_cues(RRN, (
 ))
 add_cues(FOREIGNER_RN, (
     "외국인등록번호", "외국인등록", "외국인번호", "외국인", "거소신고번호", "arc", "arc no",
-    "alien registration", "foreign resident", "foreigner", "residence card",
+    "alien registration", "foreign resident", "foreigner", "residence card", "resident card",
+    "registration card", "alien card", "arc card", "외국인등록증", "거소증",
 ))
 
 _RRN = re.compile("(?P<front>" + lead(r"\d") + r"\d{5})(?P<sep>-?)(?P<back>[1-8]\d{6})" + NUM_END)
