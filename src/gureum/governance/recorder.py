@@ -1,8 +1,9 @@
 """Group commit for the ledger and the audit chain.
 
 Requests hand their ledger row and audit event to one writer task per process; it writes
-everything queued in one transaction (audit chain extended under an advisory lock so replicas
-keep one ordered chain) and then releases the waiters. A request is answered only after its
+everything queued in one transaction and then releases the waiters. Replicas keep one linear
+chain by taking a transaction-scoped advisory lock before reading the head (two statements:
+under READ COMMITTED a statement's snapshot predates any lock it waits for). A request is answered only after its
 audit event is committed, so a kill right after answering cannot lose it, while the database
 sees one transaction per batch instead of one per request.
 
@@ -26,8 +27,6 @@ from gureum.governance.audit import GENESIS, AuditEvent, link
 
 log = logging.getLogger("gureum.recorder")
 
-_LOCK = 0x61756469  # "audi"
-
 _AUDIT_COLS = (
     "seq", "ts", "event_id", "request_id", "tenant_id", "user_id", "key_id", "action", "resource", "decision",
     "status", "cost", "detail", "prev_hash", "hash",
@@ -37,6 +36,8 @@ LEDGER_COLS = (
     "input_tokens", "output_tokens", "cached_tokens", "tokens_saved", "cost", "cost_saved", "latency_ms", "status",
     "error_code", "cache", "route",
 )
+_LOCK = 0x61756469  # "audi"
+_HEAD_SQL = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
 _AUDIT_SQL = f"INSERT INTO audit_events ({', '.join(_AUDIT_COLS)}) VALUES ({', '.join(['%s'] * len(_AUDIT_COLS))})"
 _LEDGER_SQL = f"INSERT INTO ledger ({', '.join(LEDGER_COLS)}) VALUES ({', '.join(['%s'] * len(LEDGER_COLS))})"
 
@@ -137,24 +138,20 @@ class Recorder:
         conn = self._conn
         assert conn is not None
         events = [i.audit.row() for i in batch if i.audit is not None]
-        ledger_rows = [i.ledger for i in batch if i.ledger is not None]
-        async with conn.transaction():
-            async with conn.cursor() as cur:
-                if events:
-                    await cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
-                    await cur.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-                    head = await cur.fetchone()
-                    last_seq, last_hash = (head[0], head[1]) if head else (0, GENESIS)
-                    link(events, last_seq, last_hash)
-                    await cur.executemany(
-                        _AUDIT_SQL,
-                        [tuple(Jsonb(e[c], dumps=_dumps) if c == "detail" else e[c] for c in _AUDIT_COLS) for e in events],
-                    )
-                if ledger_rows:
-                    await cur.executemany(
-                        _LEDGER_SQL,
-                        [
-                            tuple(Jsonb(r.get(c), dumps=_dumps) if c == "route" else r.get(c) for c in LEDGER_COLS)
-                            for r in ledger_rows
-                        ],
-                    )
+        ledger_rows = [
+            tuple(Jsonb(r.get(c), dumps=_dumps) if c == "route" else r.get(c) for c in LEDGER_COLS)
+            for i in batch
+            if (r := i.ledger) is not None
+        ]
+        async with conn.transaction(), conn.cursor() as cur:
+            if events:
+                await cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+                await cur.execute(_HEAD_SQL)
+                head = await cur.fetchone()
+                link(events, *(head or (0, GENESIS)))
+                await cur.executemany(
+                    _AUDIT_SQL,
+                    [tuple(Jsonb(e[c], dumps=_dumps) if c == "detail" else e[c] for c in _AUDIT_COLS) for e in events],
+                )
+            if ledger_rows:
+                await cur.executemany(_LEDGER_SQL, ledger_rows)
