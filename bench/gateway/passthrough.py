@@ -7,13 +7,18 @@ Does only what any gateway must: bearer-key check, JSON parse (to read model/str
 forward to the upstream, return the body (or relay the SSE stream).
 Run (as bench/gateway/run.py does): uvicorn passthrough:app --app-dir bench/gateway \
      --host 127.0.0.1 --port 4100 --no-access-log   [--http h11 --loop asyncio for the h11 variant]
-Env: UPSTREAM (default http://127.0.0.1:18080), PT_KEY (default sk-bench-master-0001)
+Env: UPSTREAM (default http://127.0.0.1:18080), PT_KEY (default sk-bench-master-0001),
+     PT_CLIENT (httpx | httpx2, default httpx: httpx2 is the fork whose connection pool does not
+     go quadratic with many queued requests; run.py's `passthrough-httpx2` server uses it)
 """
 import json
 import os
 from contextlib import asynccontextmanager
 
-import httpx
+if os.environ.get("PT_CLIENT", "httpx") == "httpx2":
+    import httpx2 as httpx
+else:
+    import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, description="Largest accepted request body (413 above).")
     request_timeout: float = Field(default=120.0, description="Upper bound in seconds for one request end to end.")
     shutdown_grace: float = Field(default=20.0, description="Seconds in-flight requests get to finish on shutdown.")
+    preload_models: bool = Field(
+        default=False,
+        description="Load the Korean analyser (~230 MB) and the local embedder in the background at start-up instead "
+        "of on first use: the first Korean request then waits for nothing, at the price of the memory up front.",
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     log_format: Literal["json", "text"] = Field(default="json", description="Log lines as JSON or plain text.")
     providers: dict[str, ProviderSettings] = Field(default_factory=dict, description="Provider endpoints by name.")

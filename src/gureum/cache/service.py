@@ -112,8 +112,8 @@ class ResponseCache:
         self._writes = 0
         self._sweep: asyncio.Task[int] | None = None
 
-    async def start(self) -> None:
-        if self.settings.enabled and self.settings.semantic:
+    async def start(self, preload: bool = False) -> None:
+        if preload and self.settings.enabled and self.settings.semantic:
             self._warm = asyncio.create_task(asyncio.to_thread(self.semantic.warm), name="gureum-cache-warm")
         _ACTIVE.append(self)
 

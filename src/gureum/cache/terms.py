@@ -28,21 +28,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-_KIWI: Any = None
-_KIWI_LOCK = threading.Lock()
+from gureum.korean import analyser
+
 _TOKENIZE_LOCK = threading.Lock()  # one analysis at a time (about 0.2 ms each)
 
 
 def kiwi() -> Any:
-    """One shared kiwipiepy analyser (loading takes about a second; call once at start-up)."""
-    global _KIWI
-    if _KIWI is None:
-        with _KIWI_LOCK:
-            if _KIWI is None:
-                from kiwipiepy import Kiwi
-
-                _KIWI = Kiwi()
-    return _KIWI
+    return analyser()
 
 
 # What kind of answer a question asks for. Frame words are not key terms (시기 or 장소 added to

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from functools import cache
 from typing import Any
 
 from gureum.governance.pii.entity import Entity
@@ -39,6 +38,7 @@ from gureum.governance.pii.gazetteers import (
     NOT_NAME_WORDS,
     ROMANIZED_KO_SURNAMES,
 )
+from gureum.korean import analyser
 
 TYPE = "PERSON"
 # Candidates below the engine's default threshold are not worth building Entities for.
@@ -180,12 +180,9 @@ def _analyse(snippet: str) -> list[tuple[int, int, str]]:
     return [(t.start, t.len, t.tag) for t in _kiwi().tokenize(snippet)]
 
 
-@cache
-def _kiwi() -> Any:  # kiwipiepy ships no type information
-    # Imported here: loading the model takes seconds and most texts never need it.
-    from kiwipiepy import Kiwi  # type: ignore[import-untyped]
-
-    return Kiwi()
+def _kiwi() -> Any:
+    # Loaded on first use: most texts never need it.
+    return analyser()
 
 
 def warm_up() -> None:
