@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gureum.api import admin, audit, openai
+from gureum.api import admin, audit, knowledge, openai, usage
 from gureum.api.schemas import components as schema_components
 from gureum.config import Settings
 from gureum.errors import GureumError, Unprocessable
@@ -74,6 +74,8 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.include_router(openai.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
+    app.include_router(knowledge.router)
+    app.include_router(usage.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -3,6 +3,7 @@ providers, catalog, router, recorder, the flow) and tears down at shutdown."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from gureum.flow.stages.route import Route
 from gureum.flow.types import Next
 from gureum.governance.counters import Counters, MemoryCounters, RedisCounters
 from gureum.governance.identity import KeyStore
+from gureum.governance.pii import warm_up as pii_warm_up
 from gureum.governance.policy import Policy
 from gureum.governance.recorder import Recorder
 from gureum.knowledge.service import KnowledgeService
@@ -86,7 +88,7 @@ class Platform:
         policy = Policy(gov, catalog)
         counters: Counters = RedisCounters(redis) if redis is not None else MemoryCounters()
         cache = ResponseCache(settings.cache, store.engine, redis)
-        await cache.start()
+        await cache.start(preload=settings.preload_models)
         latency = LatencyTracker(settings.economy.latency_window, settings.economy.latency_min_samples)
         auto = AutoRoute(settings.economy, load_estimator(settings.economy.difficulty_model), latency)
         flow = build(
@@ -107,9 +109,14 @@ class Platform:
         platform = cls(settings, store, http, providers, catalog, router, recorder, keys, flow, generated, redis)
         platform.extras["policy"] = policy
         platform.extras["cache"] = cache
+        if settings.preload_models:
+            # Beside serving rather than before it, so the API is ready at once.
+            platform.extras["warm_up"] = asyncio.create_task(asyncio.to_thread(pii_warm_up), name="gureum-warm-up")
         return platform
 
     async def stop(self) -> None:
+        if "warm_up" in self.extras:
+            await self.extras["warm_up"]
         if "cache" in self.extras:
             await self.extras["cache"].close()
         await self.recorder.stop()

@@ -20,9 +20,10 @@ def _mount_optional() -> None:
 
     for module, name, help_ in (
         ("gureum.cli.pii", "pii", "Detect PII in text and score the detector."),
-        ("gureum.cli.knowledge", "ingest", None),
+        ("gureum.cli.knowledge", "collections", "Create, list and delete knowledge collections."),
         ("gureum.cli.eval", "eval", "Evaluate retrieval quality."),
-        ("gureum.cli.usage", "usage", None),
+        ("gureum.cli.usage", "usage", "Usage and cost per tenant, user, key, model, deployment or day."),
+        ("gureum.cli.route", "route", "Cost-aware routing: explain a request's tier, train the difficulty model."),
         ("gureum.cli.config", "config", "Show the configuration reference."),
     ):
         try:
@@ -33,6 +34,8 @@ def _mount_optional() -> None:
             raise
         if isinstance(mod.app, typer.Typer):
             app.add_typer(mod.app, name=name, help=help_)
+        for command, fn in getattr(mod, "commands", {}).items():  # root-level commands (gureum ingest …)
+            app.command(command)(fn)
 
 
 _mount_optional()

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gureum.store.tables import metadata
 
 # Feature folders that declare tables on the shared metadata.
-TABLE_MODULES: tuple[str, ...] = ("gureum.knowledge.tables",)
+TABLE_MODULES: tuple[str, ...] = ("gureum.knowledge.tables", "gureum.cache.store")
 
 _LOCK_KEY = 0x67757265756D  # "gureum"
 
@@ -26,6 +26,15 @@ STEPS: list[tuple[int, str, list[str]]] = [
             "DROP TRIGGER IF EXISTS audit_append_only ON audit_events",
             """CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit_events
                FOR EACH ROW EXECUTE FUNCTION gureum_audit_append_only()""",
+        ],
+    ),
+    (
+        2,
+        "audit events cannot be truncated",
+        [
+            "DROP TRIGGER IF EXISTS audit_no_truncate ON audit_events",
+            """CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit_events
+               FOR EACH STATEMENT EXECUTE FUNCTION gureum_audit_append_only()""",
         ],
     ),
 ]

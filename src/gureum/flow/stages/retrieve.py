@@ -233,4 +233,4 @@ class Retrieve:
         return Reply(stream=gen())
 
 
-__all__ = ["Retrieve", "RAG_PREFIX", "GureumError"]
+__all__ = ["RAG_PREFIX", "GureumError", "Retrieve"]

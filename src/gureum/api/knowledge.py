@@ -1,0 +1,257 @@
+"""Knowledge routes: collections, documents (upload, ACL, delete), retrieval and answers.
+
+Retrieval and answers run through the platform flow (identified, authorized, audited and
+accounted like every model call); collection and document management is for tenant admins and
+is audited here. Another tenant's collection, and a document the caller may not read, are the
+same 404 as one that does not exist.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from gureum.api.access import audited, require
+from gureum.api.common import context, platform, read_json, render, validate
+from gureum.errors import InvalidRequest, NotFound
+from gureum.flow.types import Endpoint, Principal, Role
+from gureum.knowledge import collections, index
+from gureum.knowledge.collections import Collection, check_acl
+from gureum.knowledge.documents import Acl, SourceDocument
+from gureum.knowledge.ingest import Ingestor
+from gureum.knowledge.retrieve import MAX_K
+from gureum.knowledge.service import KnowledgeService, service_for
+
+router = APIRouter(prefix="/v1")
+_READ = (Role.ADMIN, Role.MEMBER)
+
+
+def _svc(request: Request) -> KnowledgeService:
+    p = platform(request)
+    return service_for(p.store.engine, p.settings, p.providers, p.extras)
+
+
+class CollectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    embedder: str | None = None
+    chunk_max_tokens: int | None = Field(default=None, ge=32, le=8192)
+    chunk_overlap: int | None = Field(default=None, ge=0)
+    residency: str | None = None
+    default_acl: list[str] | None = None
+    pii_policy: Literal["mask", "exclude", "allow"] = "mask"
+    answer_model: str | None = None
+
+
+class CollectionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = None
+    residency: str | None = None
+    default_acl: list[str] | None = None
+    pii_policy: Literal["mask", "exclude", "allow"] | None = None
+    answer_model: str | None = None
+
+
+class AclBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    users: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    uri: str = Field(min_length=1, max_length=2000)
+    text: str | None = None
+    content_base64: str | None = None
+    title: str = ""
+    media_type: str | None = None
+    acl: AclBody | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentsUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    documents: list[DocumentIn] = Field(min_length=1, max_length=1000)
+
+
+class RetrieveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    collection: str
+    query: str = Field(min_length=1)
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    mode: Literal["hybrid", "lexical", "dense"] = "hybrid"
+
+
+class AnswerRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    collection: str
+    query: str = Field(min_length=1)
+    k: int = Field(default=5, ge=1, le=MAX_K)
+    model: str | None = None
+    stream: bool = False
+    max_tokens: int | None = Field(default=None, ge=1)
+
+
+def _doc_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"], "object": "document", "uri": row["uri"], "title": row["title"], "media_type": row["media_type"],
+        "acl": list(row["acl"]), "acl_source": row["acl_source"], "residency": row["residency"],
+        "pii_types": list(row["pii_types"]), "chunks": row["n_chunks"], "tokens": row["tokens"],
+        "content_hash": row["content_hash"], "metadata": row["metadata"],
+        "created_at": row["created_at"].isoformat(), "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+async def _collection(request: Request, principal: Principal, name: str) -> Collection:
+    return await _svc(request).collection(principal, name)
+
+
+# --------------------------------------------------------------------------- collections
+
+
+@router.post("/collections", status_code=201)
+async def create_collection(request: Request) -> dict[str, Any]:
+    principal = await require(request, Role.ADMIN)
+    req = validate(CollectionCreate, await read_json(request, 64 * 1024))
+    p = platform(request)
+    col = await collections.create(p.store.engine, p.settings, principal.tenant_id, req.name,
+                                   **req.model_dump(exclude={"name"}, exclude_none=True))
+    await audited(request, principal, "knowledge.collection.create", f"collection:{col.name}",
+                  {"embedder": col.embedder, "residency": col.residency, "default_acl": list(col.default_acl)})
+    return col.public()
+
+
+@router.get("/collections")
+async def list_collections(request: Request) -> dict[str, Any]:
+    principal = await require(request, *_READ)
+    return {"object": "list", "data": await collections.list_all(platform(request).store.engine, principal.tenant_id)}
+
+
+@router.get("/collections/{name}")
+async def get_collection(name: str, request: Request) -> dict[str, Any]:
+    principal = await require(request, *_READ)
+    return (await _collection(request, principal, name)).public()
+
+
+@router.patch("/collections/{name}")
+async def update_collection(name: str, request: Request) -> dict[str, Any]:
+    principal = await require(request, Role.ADMIN)
+    req = validate(CollectionUpdate, await read_json(request, 64 * 1024))
+    col = await _collection(request, principal, name)
+    changes = req.model_dump(exclude_unset=True)
+    col = await collections.update(platform(request).store.engine, col, changes)
+    await audited(request, principal, "knowledge.collection.update", f"collection:{name}", {"changes": changes})
+    return col.public()
+
+
+@router.delete("/collections/{name}")
+async def delete_collection(name: str, request: Request) -> dict[str, Any]:
+    principal = await require(request, Role.ADMIN)
+    col = await _collection(request, principal, name)
+    await collections.delete(platform(request).store.engine, col)
+    await audited(request, principal, "knowledge.collection.delete", f"collection:{name}", {})
+    return {"id": col.id, "object": "collection.deleted", "name": name, "deleted": True}
+
+
+# --------------------------------------------------------------------------- documents
+
+
+@router.post("/collections/{name}/documents")
+async def upload_documents(name: str, request: Request) -> dict[str, Any]:
+    """Upload documents as JSON: `text`, or `content_base64` with a `media_type` or a uri suffix
+    the parsers know (.md, .html, .pdf, .docx, .csv, …). Same incremental rules as the CLI."""
+    principal = await require(request, Role.ADMIN)
+    p = platform(request)
+    req = validate(DocumentsUpload, await read_json(request, p.settings.max_body_bytes))
+    col = await _collection(request, principal, name)
+    docs: list[SourceDocument] = []
+    for d in req.documents:
+        if (d.text is None) == (d.content_base64 is None):
+            raise InvalidRequest(f"document '{d.uri}': send exactly one of 'text' or 'content_base64'", param="documents")
+        try:
+            content = d.text.encode("utf-8") if d.text is not None else base64.b64decode(d.content_base64 or "", validate=True)
+        except ValueError:
+            raise InvalidRequest(f"document '{d.uri}': content_base64 is not valid base64", param="documents") from None
+        acl = Acl()
+        if d.acl is not None:
+            check_acl([f"user:{u}" for u in d.acl.users] + [f"group:{g}" for g in d.acl.groups])
+            acl = Acl(users=tuple(d.acl.users), groups=tuple(d.acl.groups))
+        media_type = d.media_type or ("text/plain" if d.text is not None and "." not in d.uri.rsplit("/", 1)[-1] else None)
+        docs.append(SourceDocument(uri=d.uri, content=content, title=d.title, media_type=media_type, acl=acl,
+                                   metadata=d.metadata))
+    svc = _svc(request)
+    report = await Ingestor(p.store.engine, col, svc.embedder(col)).run(docs)
+    await audited(request, principal, "knowledge.document.upload", f"collection:{name}",
+                  {"uris": [d.uri for d in docs][:100], "added": report.added, "updated": report.updated,
+                   "failed": len(report.failed)})
+    return {"object": "ingest.report", "collection": name, **report.as_dict()}
+
+
+@router.get("/collections/{name}/documents")
+async def list_documents(name: str, request: Request, after: int | None = None, limit: int = 100) -> dict[str, Any]:
+    principal = await require(request, *_READ)
+    col = await _collection(request, principal, name)
+    limit = max(1, min(limit, 1000))
+    rows = await index.readable_documents(platform(request).store.engine,
+                                          collections.scope(col, principal.principals()), limit, after)
+    return {"object": "list", "data": [_doc_json(r) for r in rows], "has_more": len(rows) == limit}
+
+
+@router.get("/collections/{name}/documents/{doc_id}")
+async def get_document(name: str, doc_id: int, request: Request) -> dict[str, Any]:
+    principal = await require(request, *_READ)
+    svc = _svc(request)
+    col = await svc.collection(principal, name)
+    return _doc_json(await svc.document(principal, col, doc_id))
+
+
+@router.put("/collections/{name}/documents/{doc_id}/acl")
+async def set_acl(name: str, doc_id: int, request: Request) -> dict[str, Any]:
+    """Replace a document's ACL; it takes effect for the next query."""
+    principal = await require(request, Role.ADMIN)
+    req = validate(AclBody, await read_json(request, 64 * 1024))
+    svc = _svc(request)
+    col = await svc.collection(principal, name)
+    acl = check_acl(Acl(users=tuple(req.users), groups=tuple(req.groups)).principals())
+    if not acl:
+        raise InvalidRequest("an ACL needs at least one user or group ('*' for everyone in the tenant)", param="users")
+    if not await index.set_document_acl(platform(request).store.engine, col.id, doc_id, acl, "admin"):
+        raise NotFound(f"no document {doc_id} in collection '{name}'", param="document_id")
+    await audited(request, principal, "knowledge.document.acl", f"document:{name}/{doc_id}", {"acl": acl})
+    return _doc_json(await svc.document(principal, col, doc_id, manage=True))
+
+
+@router.delete("/collections/{name}/documents/{doc_id}")
+async def delete_document(name: str, doc_id: int, request: Request) -> dict[str, Any]:
+    principal = await require(request, Role.ADMIN)
+    col = await _collection(request, principal, name)
+    if not await index.delete_document(platform(request).store.engine, col.id, doc_id):
+        raise NotFound(f"no document {doc_id} in collection '{name}'", param="document_id")
+    await audited(request, principal, "knowledge.document.delete", f"document:{name}/{doc_id}", {})
+    return {"id": doc_id, "object": "document.deleted", "deleted": True}
+
+
+# --------------------------------------------------------------------------- retrieval and answers
+
+
+@router.post("/retrieve")
+async def retrieve(request: Request) -> Response:
+    p = platform(request)
+    body = await read_json(request, 256 * 1024)
+    req = validate(RetrieveRequest, body)
+    ctx = context(request, Endpoint.RETRIEVE, req.model_dump(), f"rag/{req.collection}")
+    return render(ctx, await p.flow(ctx))
+
+
+@router.post("/answer")
+async def answer(request: Request) -> Response:
+    p = platform(request)
+    body = await read_json(request, p.settings.max_body_bytes)
+    req = validate(AnswerRequest, body)
+    ctx = context(request, Endpoint.ANSWER, req.model_dump(exclude_none=True), f"rag/{req.collection}", req.stream)
+    return render(ctx, await p.flow(ctx))

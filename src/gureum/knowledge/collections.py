@@ -1,0 +1,157 @@
+"""Collections: a named set of documents with one embedding model, one chunking policy, a
+residency tag, a default ACL, a PII policy and (optionally) the model that answers from it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gureum.config import Settings
+from gureum.errors import InvalidRequest, NotFound
+from gureum.knowledge import index
+from gureum.knowledge.embedders import resolve
+
+# Chunks are sized below what e5-small reads (512 tokens), leaving room for the title line
+# that is embedded with every chunk.
+DEFAULT_CHUNK_TOKENS = 400
+DEFAULT_CHUNK_OVERLAP = 50
+PiiPolicy = Literal["mask", "exclude", "allow"]
+PII_POLICIES = ("mask", "exclude", "allow")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_PRINCIPAL = re.compile(r"^(\*|user:[^\s,]+|group:[^\s,]+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    id: str
+    tenant_id: str
+    name: str
+    description: str
+    embedder: str
+    dimensions: int
+    chunk_max_tokens: int
+    chunk_overlap: int
+    residency: str
+    default_acl: tuple[str, ...]
+    pii_policy: str
+    answer_model: str | None
+    created_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Collection:
+        return cls(
+            id=row["id"], tenant_id=row["tenant_id"], name=row["name"], description=row.get("description") or "",
+            embedder=row["embedder"], dimensions=int(row["dimensions"]), chunk_max_tokens=int(row["chunk_max_tokens"]),
+            chunk_overlap=int(row["chunk_overlap"]), residency=row["residency"],
+            default_acl=tuple(row["default_acl"] or ()), pii_policy=row["pii_policy"],
+            answer_model=row.get("answer_model"), created_at=row.get("created_at"),
+        )
+
+    def public(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "id": self.id, "object": "collection", "name": self.name, "tenant_id": self.tenant_id,
+            "description": self.description, "embedder": self.embedder, "dimensions": self.dimensions,
+            "chunking": {"max_tokens": self.chunk_max_tokens, "overlap": self.chunk_overlap},
+            "residency": self.residency, "default_acl": list(self.default_acl), "pii_policy": self.pii_policy,
+            "answer_model": self.answer_model, "model": f"rag/{self.name}",
+            "created_at": self.created_at.isoformat() if self.created_at else None, **extra,
+        }
+
+
+def check_acl(acl: list[str] | tuple[str, ...], param: str = "acl") -> list[str]:
+    """Principal names: `*` (everyone in the tenant), `user:<id>`, `group:<name>`."""
+    out = []
+    for a in acl:
+        a = a.strip()
+        if not _PRINCIPAL.match(a):
+            raise InvalidRequest(f"'{a}' is not a principal: use '*', 'user:<id>' or 'group:<name>'", param=param)
+        out.append(a)
+    return index.normalise_acl(out)
+
+
+def default_embedder(settings: Settings) -> str:
+    names = [d.name for d in settings.deployments if d.kind == "embedding"]
+    if not names:
+        raise InvalidRequest("the catalog has no embedding model; add a deployment with kind: embedding")
+    return "local-embed" if "local-embed" in names else names[0]
+
+
+async def create(
+    engine: AsyncEngine,
+    settings: Settings,
+    tenant_id: str,
+    name: str,
+    *,
+    description: str = "",
+    embedder: str | None = None,
+    chunk_max_tokens: int | None = None,
+    chunk_overlap: int | None = None,
+    residency: str | None = None,
+    default_acl: list[str] | None = None,
+    pii_policy: str = "mask",
+    answer_model: str | None = None,
+    exist_ok: bool = False,
+) -> Collection:
+    if not _NAME.match(name):
+        raise InvalidRequest("collection names are 1-64 letters, digits, '.', '_' or '-'", param="name")
+    if pii_policy not in PII_POLICIES:
+        raise InvalidRequest(f"pii_policy must be one of {', '.join(PII_POLICIES)}", param="pii_policy")
+    embedder = embedder or default_embedder(settings)
+    emb = resolve(settings, embedder)
+    dep = next(d for d in settings.deployments if d.kind == "embedding" and embedder in (d.name, d.deployment_id))
+    max_tokens = chunk_max_tokens or min(DEFAULT_CHUNK_TOKENS, max(64, emb.max_tokens - 64))
+    overlap = DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap
+    if not 0 <= overlap < max_tokens:
+        raise InvalidRequest("chunk overlap must be >= 0 and smaller than the chunk size", param="chunk_overlap")
+    row = {
+        "tenant_id": tenant_id, "name": name, "description": description, "embedder": embedder,
+        "dimensions": emb.dimensions, "chunk_max_tokens": max_tokens, "chunk_overlap": overlap,
+        "residency": residency or dep.region, "default_acl": check_acl(default_acl or ["*"], "default_acl"),
+        "pii_policy": pii_policy, "answer_model": answer_model,
+    }
+    got = await index.insert_collection(engine, row)
+    if got is None:
+        if exist_ok:
+            return await get(engine, tenant_id, name)
+        raise InvalidRequest(f"collection '{name}' already exists", code="already_exists", param="name")
+    return Collection.from_row(got)
+
+
+async def get(engine: AsyncEngine, tenant_id: str, name: str) -> Collection:
+    row = await index.get_collection(engine, tenant_id, name)
+    if row is None:
+        raise NotFound(f"no collection '{name}'", param="collection")
+    return Collection.from_row(row)
+
+
+async def find(engine: AsyncEngine, tenant_id: str, name: str) -> Collection | None:
+    row = await index.get_collection(engine, tenant_id, name)
+    return Collection.from_row(row) if row else None
+
+
+async def list_all(engine: AsyncEngine, tenant_id: str) -> list[dict[str, Any]]:
+    out = []
+    for row in await index.list_collections(engine, tenant_id):
+        out.append(Collection.from_row(row).public(documents=int(row["documents"]), chunks=int(row["chunks"])))
+    return out
+
+
+async def update(engine: AsyncEngine, col: Collection, changes: dict[str, Any]) -> Collection:
+    if "default_acl" in changes:
+        changes["default_acl"] = check_acl(changes["default_acl"], "default_acl")
+    if "pii_policy" in changes and changes["pii_policy"] not in PII_POLICIES:
+        raise InvalidRequest(f"pii_policy must be one of {', '.join(PII_POLICIES)}", param="pii_policy")
+    await index.update_collection(engine, col.id, changes)
+    return await get(engine, col.tenant_id, col.name)
+
+
+async def delete(engine: AsyncEngine, col: Collection) -> None:
+    await index.delete_collection(engine, col.id)
+
+
+def scope(col: Collection, principals: list[str] | tuple[str, ...]) -> index.Scope:
+    return index.Scope(col.tenant_id, col.id, tuple(principals), col.dimensions)

@@ -1,0 +1,55 @@
+"""The knowledge service a running platform holds: collections, embedders from the catalog, and
+retrieval for a principal — what the API routes and the flow's retrieve stage share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gureum.config import Settings
+from gureum.errors import NotFound
+from gureum.flow.types import Principal
+from gureum.knowledge import collections, index
+from gureum.knowledge.collections import Collection
+from gureum.knowledge.embedders import Embedder, resolve
+from gureum.knowledge.retrieve import Options, retrieve
+from gureum.providers.base import Provider
+
+
+@dataclass
+class KnowledgeService:
+    engine: AsyncEngine
+    settings: Settings
+    providers: dict[str, Provider]
+
+    def embedder(self, col: Collection) -> Embedder:
+        return resolve(self.settings, col.embedder, self.providers)
+
+    async def collection(self, principal: Principal, name: str) -> Collection:
+        """The caller's tenant's collection `name`; another tenant's is simply not found."""
+        return await collections.get(self.engine, principal.tenant_id, name)
+
+    async def retrieve(self, principal: Principal, name: str, query: str, options: Options) -> tuple[Collection, list[index.Hit]]:
+        col = await self.collection(principal, name)
+        hits = await retrieve(self.engine, col, self.embedder(col), principal.principals(), query, options)
+        return col, hits
+
+    async def document(self, principal: Principal, col: Collection, doc_id: int, *, manage: bool = False) -> dict[str, Any]:
+        """A document the caller may read (or, for a tenant admin managing, any in the collection).
+        Missing and forbidden are the same 404."""
+        if manage:
+            row = await index.managed_document(self.engine, col.tenant_id, col.id, doc_id)
+        else:
+            row = await index.readable_document(self.engine, collections.scope(col, principal.principals()), doc_id)
+        if row is None:
+            raise NotFound(f"no document {doc_id} in collection '{col.name}'", param="document_id")
+        return row
+
+
+def service_for(engine: AsyncEngine, settings: Settings, providers: dict[str, Provider], cache: dict[str, Any]) -> KnowledgeService:
+    svc = cache.get("knowledge")
+    if svc is None:
+        svc = cache["knowledge"] = KnowledgeService(engine, settings, providers)
+    return svc  # type: ignore[no-any-return]

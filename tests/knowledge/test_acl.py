@@ -1,0 +1,167 @@
+"""Every way a chunk the caller may not read could show up — retrieve results, scores and
+counts, citations, rag/ chat answers (plain and streamed), the prompt sent upstream, document
+lookups and errors, another tenant — and an ACL change taking effect at once.
+
+Runs a real gureum over HTTP on a real PostgreSQL with the real e5 embedder; the chat model is
+a fake OpenAI-compatible upstream that records what it was sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from tests.conftest import ADMIN_KEY
+from tests.knowledge.conftest import Api, kn_gateway_settings
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import serve_app
+
+SECRET = "임원 연봉 협상 결과: 대표이사 연봉은 12억 원으로 결정되었다. 회의록 비공개."
+PUBLIC = [
+    ("notes-1.txt", "3월 주간 회의록: 신규 채용 계획과 사무실 이전 일정을 논의했다. 연봉 테이블 검토는 다음 회의로 미뤘다."),
+    ("notes-2.txt", "4월 주간 회의록: 협상 중인 고객 계약의 결과를 공유했다. 결정 사항은 다음 주에 공지한다."),
+    ("notes-3.txt", "5월 주간 회의록: 대표이사가 분기 실적을 발표했다. 연봉 인상률은 인사팀이 결정한다."),
+    ("notes-4.txt", "6월 주간 회의록: 보안 교육 일정과 사내 시스템 점검 결과를 공유했다."),
+    ("notes-5.txt", "7월 주간 회의록: 여름 휴가 일정 조율과 협력사 협상 진행 상황을 논의했다."),
+    ("notes-6.txt", "8월 주간 회의록: 하반기 예산 결정과 신규 프로젝트 착수를 의결했다."),
+]
+QUERY = "대표이사 연봉 협상 결과 회의록"
+
+
+@pytest.fixture(scope="module")
+def env(database_url: str, upstream: tuple[FakeOpenAI, str],
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from gureum.app import create_app
+
+    fake, url = upstream
+    settings = kn_gateway_settings(database_url, url, tmp_path_factory.mktemp("acl"))
+    with serve_app(create_app(settings)) as base:
+        api = Api(base)
+        keys = {
+            "admin": api.key(ADMIN_KEY, "acme", "admin", user="root-of-acme"),
+            "bob": api.key(ADMIN_KEY, "acme", user="bob", groups=["eng"]),
+            "hana": api.key(ADMIN_KEY, "acme", user="hana", groups=["hr"]),
+            "other": api.key(ADMIN_KEY, "globex", "admin", user="eve"),
+        }
+        r = api.call("POST", "/v1/collections", keys["admin"], {"name": "wiki", "default_acl": ["*"]})
+        assert r.status_code == 201, r.text  # type: ignore[attr-defined]
+        docs = [{"uri": u, "text": t, "title": u} for u, t in PUBLIC]
+        r = api.call("POST", "/v1/collections/wiki/documents", keys["admin"], {"documents": docs})
+        assert r.status_code == 200 and r.json()["added"] == 6, r.text  # type: ignore[attr-defined]
+        yield {"api": api, "keys": keys, "fake": fake, "base": base}
+
+
+def _retrieve(env: dict[str, Any], who: str, k: int = 5) -> dict[str, Any]:
+    r = env["api"].call("POST", "/v1/retrieve", env["keys"][who], {"collection": "wiki", "query": QUERY, "k": k})
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def secret(env: dict[str, Any]) -> dict[str, Any]:
+    """Scores bob saw before the secret existed, then the secret document (group hr only)."""
+    before = _retrieve(env, "bob")
+    r = env["api"].call("POST", "/v1/collections/wiki/documents", env["keys"]["admin"], {"documents": [
+        {"uri": "hr/salary.txt", "text": SECRET, "title": "임원 연봉 협상", "acl": {"groups": ["hr"]}}]})
+    assert r.status_code == 200 and r.json()["added"] == 1, r.text
+    hana = _retrieve(env, "hana")
+    doc_id = next(h["document_id"] for h in hana["data"] if h["uri"] == "hr/salary.txt")
+    return {"before": before, "doc_id": doc_id}
+
+
+def test_owner_group_finds_it(env: dict[str, Any], secret: dict[str, Any]) -> None:
+    hana = _retrieve(env, "hana")
+    assert hana["data"][0]["uri"] == "hr/salary.txt"
+
+
+def test_results_stay_full_and_scores_do_not_move(env: dict[str, Any], secret: dict[str, Any]) -> None:
+    after = _retrieve(env, "bob")
+    assert len(after["data"]) == 5  # top-k filled from readable chunks, not filtered afterwards
+    assert all(h["uri"] != "hr/salary.txt" for h in after["data"])
+    assert all("12억" not in c["text"] for c in after["citations"])
+    # BM25 statistics come from what bob may read: the secret changes nothing he can observe.
+    assert [(h["uri"], h["score"], h["scores"]) for h in after["data"]] == \
+        [(h["uri"], h["score"], h["scores"]) for h in secret["before"]["data"]]
+
+
+def test_document_lookups_and_errors_look_missing(env: dict[str, Any], secret: dict[str, Any]) -> None:
+    api, keys = env["api"], env["keys"]
+    forbidden = api.call("GET", f"/v1/collections/wiki/documents/{secret['doc_id']}", keys["bob"])
+    missing = api.call("GET", "/v1/collections/wiki/documents/987654321", keys["bob"])
+    assert forbidden.status_code == missing.status_code == 404
+    fb, mb = forbidden.json()["error"], missing.json()["error"]
+    assert (fb["type"], fb["code"], fb["param"]) == (mb["type"], mb["code"], mb["param"])
+    assert fb["message"].replace(str(secret["doc_id"]), "N") == mb["message"].replace("987654321", "N")
+    listed = api.call("GET", "/v1/collections/wiki/documents", keys["bob"]).json()["data"]
+    assert {d["uri"] for d in listed} == {u for u, _ in PUBLIC}
+    assert api.call("GET", f"/v1/collections/wiki/documents/{secret['doc_id']}", keys["hana"]).status_code == 200
+    # Members cannot change ACLs or delete.
+    r = api.call("PUT", f"/v1/collections/wiki/documents/{secret['doc_id']}/acl", keys["bob"], {"groups": ["eng"]})
+    assert r.status_code == 403
+
+
+def test_rag_chat_and_stream_never_carry_it(env: dict[str, Any], secret: dict[str, Any]) -> None:
+    fake: FakeOpenAI = env["fake"]
+    client = openai.OpenAI(base_url=f"{env['base']}/v1", api_key=env["keys"]["bob"], max_retries=0)
+    n = len(fake.requests)
+    out = client.chat.completions.create(model="rag/wiki", messages=[{"role": "user", "content": QUERY}])
+    raw = out.model_dump()
+    assert raw["citations"] and all(c["uri"] != "hr/salary.txt" for c in raw["citations"])
+    sent = str(fake.requests[n:])
+    assert "12억" not in sent and "notes-" in sent or "회의록" in sent
+    chunks = list(client.chat.completions.create(model="rag/wiki", messages=[{"role": "user", "content": QUERY}],
+                                                 stream=True))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    cites = [c for ch in chunks for c in (ch.model_dump().get("citations") or [])]
+    assert cites and all(c["uri"] != "hr/salary.txt" for c in cites)
+    assert "12억" not in streamed and "salary" not in streamed
+    assert "12억" not in str(fake.requests[n:])
+    # hana's answer is grounded in the secret.
+    hana = openai.OpenAI(base_url=f"{env['base']}/v1", api_key=env["keys"]["hana"], max_retries=0)
+    raw = hana.chat.completions.create(model="rag/wiki", messages=[{"role": "user", "content": QUERY}]).model_dump()
+    assert raw["citations"][0]["uri"] == "hr/salary.txt"
+    assert "12억" in str(fake.requests[-1])
+
+
+def test_acl_change_takes_effect_at_once(env: dict[str, Any], secret: dict[str, Any]) -> None:
+    api, keys = env["api"], env["keys"]
+    path = f"/v1/collections/wiki/documents/{secret['doc_id']}/acl"
+    r = api.call("PUT", path, keys["admin"], {"groups": ["hr", "eng"]})
+    assert r.status_code == 200 and sorted(r.json()["acl"]) == ["group:eng", "group:hr"], r.text
+    assert _retrieve(env, "bob")["data"][0]["uri"] == "hr/salary.txt"
+    assert api.call("GET", f"/v1/collections/wiki/documents/{secret['doc_id']}", keys["bob"]).status_code == 200
+    r = api.call("PUT", path, keys["admin"], {"groups": ["hr"]})
+    assert r.status_code == 200
+    after = _retrieve(env, "bob")
+    assert all(h["uri"] != "hr/salary.txt" for h in after["data"])
+    assert [(h["uri"], h["score"]) for h in after["data"]] == [(h["uri"], h["score"]) for h in secret["before"]["data"]]
+
+
+def test_another_tenant_sees_nothing(env: dict[str, Any], secret: dict[str, Any]) -> None:
+    api, keys = env["api"], env["keys"]
+    r = api.call("POST", "/v1/retrieve", keys["other"], {"collection": "wiki", "query": QUERY})
+    missing = api.call("POST", "/v1/retrieve", keys["other"], {"collection": "nope", "query": QUERY})
+    assert r.status_code == missing.status_code == 404
+    assert r.json()["error"]["code"] == missing.json()["error"]["code"]
+    assert api.call("GET", "/v1/collections", keys["other"]).json()["data"] == []
+    assert api.call("GET", f"/v1/collections/wiki/documents/{secret['doc_id']}", keys["other"]).status_code == 404
+    assert api.call("DELETE", f"/v1/collections/wiki/documents/{secret['doc_id']}", keys["other"]).status_code == 404
+    client = openai.OpenAI(base_url=f"{env['base']}/v1", api_key=keys["other"], max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="rag/wiki", messages=[{"role": "user", "content": QUERY}])
+
+
+def test_retrieval_is_audited_with_documents(env: dict[str, Any], secret: dict[str, Any]) -> None:
+    _retrieve(env, "hana")
+    r = env["api"].call("GET", "/v1/audit/events?action=api.retrieve&limit=1000", ADMIN_KEY)
+    assert r.status_code == 200, r.text
+    events = r.json()["data"]
+    assert events and any(f"document:wiki/{secret['doc_id']}" in (e["detail"].get("resources") or []) for e in events)
+    _retrieve(env, "bob")
+    r = env["api"].call("GET", "/v1/audit/events?action=api.retrieve&limit=1000", ADMIN_KEY)
+    last_bob = max((e for e in r.json()["data"] if e["user_id"] == "bob"), key=lambda e: e["seq"])
+    assert last_bob["detail"]["resources"][0] == "collection:wiki"
+    assert f"document:wiki/{secret['doc_id']}" not in last_bob["detail"]["resources"]
