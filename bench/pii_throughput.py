@@ -61,7 +61,7 @@ def measure(texts: list[str], seconds: float, mask: bool) -> tuple[int, float, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data"), help="the shared/data directory")
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data", help="the shared/data directory")
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum measuring time per corpus")
     parser.add_argument("--mask", action="store_true", help="also time masking the detected entities")
     args = parser.parse_args()

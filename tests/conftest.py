@@ -19,6 +19,9 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import serve_app
 
 ADMIN_KEY = "sk-test-admin-0001"
+# The project's shared data (read in place, never copied): beside the checkout, as on every
+# developer machine and in CI, unless GUREUM_SHARED_DIR says otherwise.
+SHARED = Path(os.environ.get("GUREUM_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from gureum.governance.pii.evaluate import Report, evaluate, load
+from tests.conftest import SHARED
 
-SAMPLE = Path("/work/shared/data/pii/pii_public.jsonl")
+SAMPLE = SHARED / "data" / "pii" / "pii_public.jsonl"
 STRUCTURED = (
     "KR_RRN", "KR_FOREIGNER_RN", "KR_PHONE", "EMAIL", "CREDIT_CARD", "KR_BANK_ACCOUNT",
     "KR_PASSPORT", "KR_DRIVER_LICENSE", "KR_BRN", "IP_ADDRESS",

@@ -67,7 +67,7 @@ def eval_(
     invalid checksums, impossible dates) that must not be flagged.
     """
     if not file.is_file():
-        raise fail(f"{file} is not a file", "pass a labelled JSONL file, e.g. /work/shared/data/pii/pii_public.jsonl")
+        raise fail(f"{file} is not a file", "pass a labelled JSONL file, e.g. ../shared/data/pii/pii_public.jsonl")
     try:
         records = load(file)
     except LabelledFileError as e:
