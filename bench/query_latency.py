@@ -92,7 +92,7 @@ async def load(engine, col: collections.Collection, corpus: Corpus, n: int, batc
         await conn.execute(text("SET max_parallel_maintenance_workers = 1"))
     await index.ensure_vector_index(engine, DIMS)
     async with engine.begin() as conn:
-        await conn.execute(text("VACUUM ANALYZE") if False else text("ANALYZE"))
+        await conn.execute(text("ANALYZE"))
     print(f"  HNSW build {time.perf_counter() - t1:.0f}s", file=sys.stderr, flush=True)
     return load_s
 

@@ -283,3 +283,21 @@ def test_policy_decisions() -> None:
     call = {"choices": [{"message": {"tool_calls": [{"id": "c"}]}, "finish_reason": "tool_calls"}]}
     assert not storable(call, False) and storable(call, True)
     assert not storable({"choices": [ok["choices"][0], ok["choices"][0]]}, False)
+
+
+def test_an_acl_change_through_the_api_invalidates_cached_answers(rag: dict[str, Any]) -> None:
+    """The answer quoting a document must not outlive a caller's access to it."""
+    base, keys = rag["base"], rag["keys"]
+    q = "연차 휴가는 입사 첫해에 며칠인가요?"
+    assert rag_ask(rag, "svc-eng", q) == "miss"
+    assert rag_ask(rag, "svc-eng", q) == "exact"
+    docs = httpx.get(f"{base}/v1/collections/hrfaq/documents", timeout=30,
+                     headers={"authorization": f"Bearer {keys['admin']}"}).json()["data"]
+    leave = next(d for d in docs if d["uri"] == "leave.txt")
+    r = httpx.put(f"{base}/v1/collections/hrfaq/documents/{leave['id']}/acl", json={"groups": ["hr"]}, timeout=30,
+                  headers={"authorization": f"Bearer {keys['admin']}"})
+    assert r.status_code == 200, r.text
+    assert rag_ask(rag, "svc-eng", q) == "miss"
+    r = httpx.post(f"{base}/v1/chat/completions", timeout=60, headers={"authorization": f"Bearer {keys['svc-eng']}"},
+                   json={"model": "rag/hrfaq", "temperature": 0, "messages": user("연차 휴가 일수는 몇 일인가요?")})
+    assert r.headers["x-gureum-cache"] != "semantic" and "15일" not in r.text

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gureum.api.access import audited, require
 from gureum.api.common import context, platform, read_json, render, validate
+from gureum.cache import bump_collection
 from gureum.errors import InvalidRequest, NotFound
 from gureum.flow.types import Endpoint, Principal, Role
 from gureum.knowledge import collections, index
@@ -220,8 +221,11 @@ async def set_acl(name: str, doc_id: int, request: Request) -> dict[str, Any]:
     acl = check_acl(Acl(users=tuple(req.users), groups=tuple(req.groups)).principals())
     if not acl:
         raise InvalidRequest("an ACL needs at least one user or group ('*' for everyone in the tenant)", param="users")
-    if not await index.set_document_acl(platform(request).store.engine, col.id, doc_id, acl, "admin"):
+    engine = platform(request).store.engine
+    if not await index.set_document_acl(engine, col.id, doc_id, acl, "admin"):
         raise NotFound(f"no document {doc_id} in collection '{name}'", param="document_id")
+    # Cached answers may quote this document to callers who just lost access.
+    await bump_collection(col.name, engine)
     await audited(request, principal, "knowledge.document.acl", f"document:{name}/{doc_id}", {"acl": acl})
     return _doc_json(await svc.document(principal, col, doc_id, manage=True))
 
@@ -230,8 +234,10 @@ async def set_acl(name: str, doc_id: int, request: Request) -> dict[str, Any]:
 async def delete_document(name: str, doc_id: int, request: Request) -> dict[str, Any]:
     principal = await require(request, Role.ADMIN)
     col = await _collection(request, principal, name)
-    if not await index.delete_document(platform(request).store.engine, col.id, doc_id):
+    engine = platform(request).store.engine
+    if not await index.delete_document(engine, col.id, doc_id):
         raise NotFound(f"no document {doc_id} in collection '{name}'", param="document_id")
+    await bump_collection(col.name, engine)
     await audited(request, principal, "knowledge.document.delete", f"document:{name}/{doc_id}", {})
     return {"id": doc_id, "object": "document.deleted", "deleted": True}
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gureum.cache import bump_collection
 from gureum.config import Settings
 from gureum.errors import InvalidRequest, NotFound
 from gureum.knowledge import index
@@ -146,11 +147,13 @@ async def update(engine: AsyncEngine, col: Collection, changes: dict[str, Any]) 
     if "pii_policy" in changes and changes["pii_policy"] not in PII_POLICIES:
         raise InvalidRequest(f"pii_policy must be one of {', '.join(PII_POLICIES)}", param="pii_policy")
     await index.update_collection(engine, col.id, changes)
+    await bump_collection(col.name, engine)  # a new default ACL or policy changes what answers may hold
     return await get(engine, col.tenant_id, col.name)
 
 
 async def delete(engine: AsyncEngine, col: Collection) -> None:
     await index.delete_collection(engine, col.id)
+    await bump_collection(col.name, engine)
 
 
 def scope(col: Collection, principals: list[str] | tuple[str, ...]) -> index.Scope:

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gureum.cache import bump_collection
 from gureum.knowledge import index, lexical
 from gureum.knowledge.collections import Collection
 from gureum.knowledge.documents import ChunkDraft, IngestError, SourceDocument
@@ -212,6 +213,7 @@ class Ingestor:
             while (batch := await to_write.get()) is not None:
                 await index.replace_documents(self.engine, self.col.tenant_id, self.col.id, self.col.dimensions,
                                               [p.row for p in batch])
+                await bump_collection(self.col.name, self.engine)
                 for p in batch:
                     if p.is_update:
                         report.updated += 1
@@ -238,6 +240,8 @@ class Ingestor:
         known = await index.document_hashes(self.engine, self.col.id)
         stale = sorted(set(known) - current_uris)
         report.deleted += await index.delete_documents_by_uri(self.engine, self.col.id, stale)
+        if stale:
+            await bump_collection(self.col.name, self.engine)
         if progress:
             progress("deleted", len(stale))
 
