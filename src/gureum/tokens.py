@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gureum.messages import content_text
+
 # OpenAI's documented per-message framing overhead.
 MESSAGE_OVERHEAD = 4
 
@@ -26,18 +28,10 @@ def estimate_tokens(text: str) -> int:
     return (n - non_ascii + 3) // 4 + non_ascii
 
 
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
 def estimate_messages(messages: list[dict[str, Any]], tools: list[Any] | None = None) -> int:
     total = 3
     for m in messages:
-        total += MESSAGE_OVERHEAD + estimate_tokens(_content_text(m.get("content")))
+        total += MESSAGE_OVERHEAD + estimate_tokens(content_text(m.get("content")))
         for call in m.get("tool_calls") or ():
             fn = call.get("function") or {}
             total += estimate_tokens(fn.get("name", "")) + estimate_tokens(fn.get("arguments", ""))

@@ -122,8 +122,10 @@ def test_error_releases_the_hold(shared: tuple[str, str, str, redis.Redis], upst
     assert reserved == 0 and spent == pytest.approx(before[0])
 
 
-def test_stream_settles_at_its_end(shared: tuple[str, str, str, redis.Redis], database_url: str) -> None:
+def test_stream_settles_at_its_end(shared: tuple[str, str, str, redis.Redis], database_url: str,
+                                   upstream: tuple[FakeOpenAI, str]) -> None:
     base, key, counter, client = shared
+    upstream[0].script("drip:0.2")  # keep the stream open long enough to look at the hold
     with httpx.stream("POST", f"{base}/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
                       json={"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10,
                             "stream": True}, timeout=30) as r:

@@ -3,7 +3,7 @@ every request it receives, so tests can assert on what left gureum (e.g. that PI
 
 Behaviour per request is scripted with `FakeOpenAI.script(...)`: a queue of actions consumed in
 order, falling back to `default`. Actions: "ok", "error:<status>", "hang", "garbage",
-"slow:<seconds>", "stall_mid_stream".
+"slow:<seconds>" (before answering), "drip:<seconds>" (between stream chunks), "stall_mid_stream".
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class FakeOpenAI:
                 yield b"data: " + orjson.dumps({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}) + b"\n\n"
                 if action == "stall_mid_stream" and i == 0:
                     await asyncio.sleep(3600)
-                await asyncio.sleep(0)
+                await asyncio.sleep(float(action.split(":")[1]) if action.startswith("drip:") else 0)
             yield b"data: " + orjson.dumps({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}) + b"\n\n"
             if (body.get("stream_options") or {}).get("include_usage"):
                 yield b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from gureum.messages import content_text
 from gureum.tokens import MESSAGE_OVERHEAD, estimate_messages, estimate_tokens
 
 T = TypeVar("T")
@@ -27,12 +28,6 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。？！])\s+|(?<=[다요죠까])[.!?]?\s*
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
 
 
 def is_korean(text: str) -> bool:
@@ -78,7 +73,7 @@ def extractive_summary(old: list[list[dict[str, Any]]], max_tokens: int) -> str:
     lines: list[str] = []
     spent = 0
     for m in reversed([m for turn in old for m in turn]):
-        text = _text(m.get("content"))
+        text = content_text(m.get("content"))
         if not text.strip():
             continue
         line = f"- {m.get('role', 'user')}: {first_sentences(text)}"
@@ -96,7 +91,7 @@ def summary_message(summary: str, korean: bool) -> dict[str, Any]:
 
 
 def transcript(old: list[list[dict[str, Any]]]) -> str:
-    return "\n".join(f"{m.get('role', 'user')}: {_text(m.get('content'))}" for turn in old for m in turn)
+    return "\n".join(f"{m.get('role', 'user')}: {content_text(m.get('content'))}" for turn in old for m in turn)
 
 
 @dataclass
@@ -129,7 +124,7 @@ def compact(
     if before <= budget:
         return Compaction(messages, before, before, "none")
     split = split_turns(messages, keep_recent)
-    korean = is_korean(" ".join(_text(m.get("content")) for m in messages[-3:]))
+    korean = is_korean(" ".join(content_text(m.get("content")) for m in messages[-3:]))
     recent = [m for turn in split.recent for m in turn]
     kept = [*split.system, *recent]
     fixed = estimate_messages(kept, tools)

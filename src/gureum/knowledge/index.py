@@ -412,16 +412,19 @@ async def delete_documents_by_uri(engine: AsyncEngine, collection_id: str, uris:
     return len(ids)
 
 
+async def _lock_document(conn: AsyncConnection, collection_id: str, doc_id: int) -> bool:
+    """Lock the collection's writes and the document's row; False when there is no such document."""
+    await _lock_collection(conn, collection_id)
+    found = await conn.execute(
+        text("SELECT id FROM documents WHERE collection_id = :c AND id = :d FOR UPDATE"),
+        {"c": collection_id, "d": doc_id},
+    )
+    return found.one_or_none() is not None
+
+
 async def delete_document(engine: AsyncEngine, collection_id: str, doc_id: int) -> bool:
     async with engine.begin() as conn:
-        await _lock_collection(conn, collection_id)
-        found = (
-            await conn.execute(
-                text("SELECT id FROM documents WHERE collection_id = :c AND id = :d FOR UPDATE"),
-                {"c": collection_id, "d": doc_id},
-            )
-        ).one_or_none()
-        if found is None:
+        if not await _lock_document(conn, collection_id, doc_id):
             return False
         await _delete_documents(conn, collection_id, [doc_id])
     return True
@@ -432,14 +435,7 @@ async def set_document_acl(engine: AsyncEngine, collection_id: str, doc_id: int,
     transaction, so the next query sees the new ACL."""
     acl = normalise_acl(acl)
     async with engine.begin() as conn:
-        await _lock_collection(conn, collection_id)
-        found = (
-            await conn.execute(
-                text("SELECT id FROM documents WHERE collection_id = :c AND id = :d FOR UPDATE"),
-                {"c": collection_id, "d": doc_id},
-            )
-        ).one_or_none()
-        if found is None:
+        if not await _lock_document(conn, collection_id, doc_id):
             return False
         where = "c.document_id = :doc"
         await _remove_stats(conn, collection_id, where, {"doc": doc_id})

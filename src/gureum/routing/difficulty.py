@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from gureum.messages import content_text
 from gureum.tokens import estimate_messages
 
 MIN_TIER, MAX_TIER = 1, 5
@@ -70,12 +71,6 @@ _WRITING = re.compile(
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
 
 
 def features(body: dict[str, Any]) -> dict[str, float]:
@@ -83,8 +78,8 @@ def features(body: dict[str, Any]) -> dict[str, float]:
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     tools = body.get("tools") or []
     tokens = estimate_messages(messages, tools or None)
-    users = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
-    last = users[-1] if users else _text(body.get("query") or "")
+    users = [content_text(m.get("content")) for m in messages if m.get("role") == "user"]
+    last = users[-1] if users else content_text(body.get("query") or "")
     recent = "\n".join(users[-2:]) if users else last
     max_out = body.get("max_tokens") or body.get("max_completion_tokens") or 0
     rf = body.get("response_format") or {}

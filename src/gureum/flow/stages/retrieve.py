@@ -26,6 +26,7 @@ from gureum.knowledge.collections import Collection
 from gureum.knowledge.index import Hit
 from gureum.knowledge.retrieve import MAX_K, Options
 from gureum.knowledge.service import KnowledgeService
+from gureum.messages import content_text
 from gureum.routing.catalog import Catalog, Deployment
 
 RAG_PREFIX = "rag/"
@@ -33,12 +34,6 @@ DEFAULT_ANSWER_K = 5
 DEMO_MODELS = ("smollm2-135m-instruct",)
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
 
 
 class Retrieve:
@@ -133,7 +128,7 @@ class Retrieve:
             users = [i for i, m in enumerate(msgs) if m.get("role") == "user"]
             if not users:
                 raise InvalidRequest("a rag/ model needs a user message to answer", param="messages")
-            question = _text(msgs[users[-1]].get("content"))
+            question = content_text(msgs[users[-1]].get("content"))
             history = [m for i, m in enumerate(msgs) if i != users[-1] and m.get("role") in ("user", "assistant")]
             requested = None
             k = int((b.get("rag") or {}).get("k") or DEFAULT_ANSWER_K) if isinstance(b.get("rag"), dict) else DEFAULT_ANSWER_K
