@@ -1,8 +1,10 @@
 """The hash-chained audit log.
 
-Each event's hash is SHA-256 over the previous event's hash and the event's canonical JSON
-(sorted keys, UTC timestamps, the sequence number included), so altering, deleting or inserting
-any event breaks the chain from that point. The table is append-only by trigger; `verify` walks
+Each event's hash is SHA-256 over the previous event's hash, its sequence number and the
+SHA-256 of its canonical JSON (sorted keys, UTC timestamps), so altering, deleting or inserting
+any event breaks the chain from that point. The content digest is computed here; the chain step
+runs inside PostgreSQL (`gureum_append`, see store/migrate.py) so that appending costs one round
+trip, and `verify` recomputes both here. The table is append-only by trigger; `verify` walks
 the chain and names the first event that does not fit.
 """
 
@@ -23,7 +25,7 @@ from gureum.store.tables import audit_events
 
 GENESIS = "0" * 64
 HASHED_FIELDS = (
-    "seq", "ts", "event_id", "request_id", "tenant_id", "user_id", "key_id", "action", "resource", "decision",
+    "ts", "event_id", "request_id", "tenant_id", "user_id", "key_id", "action", "resource", "decision",
     "status", "cost", "detail",
 )
 
@@ -60,18 +62,13 @@ def _canonical(row: dict[str, Any]) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
 
 
+def content_digest(row: dict[str, Any]) -> str:
+    return hashlib.sha256(_canonical(row)).hexdigest()
+
+
 def chain_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    return hashlib.sha256(prev_hash.encode() + b"\n" + _canonical(row)).hexdigest()
-
-
-def link(rows: list[dict[str, Any]], last_seq: int, last_hash: str) -> list[dict[str, Any]]:
-    """Give each row its sequence number, previous hash and hash, continuing the chain."""
-    prev = last_hash
-    for i, row in enumerate(rows, start=1):
-        row["seq"] = last_seq + i
-        row["prev_hash"] = prev
-        row["hash"] = prev = chain_hash(prev, row)
-    return rows
+    """Must equal the SQL in `gureum_append`: sha256(prev || '\n' || seq || '\n' || digest)."""
+    return hashlib.sha256(f"{prev_hash}\n{row['seq']}\n{content_digest(row)}".encode()).hexdigest()
 
 
 @dataclass

@@ -37,6 +37,47 @@ STEPS: list[tuple[int, str, list[str]]] = [
                FOR EACH STATEMENT EXECUTE FUNCTION gureum_audit_append_only()""",
         ],
     ),
+    (
+        3,
+        "append audit events and ledger rows in one call",
+        [
+            # The lock is taken before the head is read in a separate statement, so the read sees
+            # every chain extension committed while this call waited for the lock.
+            """CREATE OR REPLACE FUNCTION gureum_append(events jsonb, ledger_rows jsonb) RETURNS void AS $$
+               DECLARE
+                 head_seq bigint;
+                 head_hash text;
+                 e jsonb;
+                 h text;
+               BEGIN
+                 IF jsonb_array_length(events) > 0 THEN
+                   PERFORM pg_advisory_xact_lock(1635083369);
+                   SELECT seq, hash INTO head_seq, head_hash FROM audit_events ORDER BY seq DESC LIMIT 1;
+                   head_seq := coalesce(head_seq, 0);
+                   head_hash := coalesce(head_hash, repeat('0', 64));
+                   FOR e IN SELECT value FROM jsonb_array_elements(events) LOOP
+                     head_seq := head_seq + 1;
+                     h := encode(sha256(convert_to(head_hash || E'\n' || head_seq::text || E'\n' || (e->>'digest'), 'UTF8')), 'hex');
+                     INSERT INTO audit_events (seq, ts, event_id, request_id, tenant_id, user_id, key_id, action,
+                                               resource, decision, status, cost, detail, prev_hash, hash)
+                     VALUES (head_seq, (e->>'ts')::timestamptz, e->>'event_id', e->>'request_id', e->>'tenant_id',
+                             e->>'user_id', e->>'key_id', e->>'action', e->>'resource', e->>'decision',
+                             (e->>'status')::int, (e->>'cost')::float8, e->'detail', head_hash, h);
+                     head_hash := h;
+                   END LOOP;
+                 END IF;
+                 IF jsonb_array_length(ledger_rows) > 0 THEN
+                   INSERT INTO ledger (ts, request_id, tenant_id, user_id, key_id, endpoint, model, deployment, provider,
+                                       region, input_tokens, output_tokens, cached_tokens, tokens_saved, cost,
+                                       cost_saved, latency_ms, status, error_code, cache, route)
+                   SELECT ts, request_id, tenant_id, user_id, key_id, endpoint, model, deployment, provider, region,
+                          input_tokens, output_tokens, cached_tokens, tokens_saved, cost, cost_saved, latency_ms,
+                          status, error_code, cache, route
+                   FROM jsonb_populate_recordset(NULL::ledger, ledger_rows);
+                 END IF;
+               END; $$ LANGUAGE plpgsql""",
+        ],
+    ),
 ]
 
 
