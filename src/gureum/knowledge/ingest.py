@@ -31,6 +31,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gureum.cache import bump_collection
+from gureum.governance.pii import detect
 from gureum.knowledge import index, lexical
 from gureum.knowledge.collections import Collection
 from gureum.knowledge.documents import ChunkDraft, IngestError, SourceDocument
@@ -65,21 +66,6 @@ class IngestReport:
         }
 
 
-def _pii_detector() -> Callable[[str], list[Any]] | None:
-    try:
-        from gureum.governance.pii import detect  # type: ignore[attr-defined]
-
-        return detect  # type: ignore[no-any-return]
-    except ImportError:
-        pass
-    try:
-        from gureum.governance.pii.engine import detect as engine_detect
-
-        return engine_detect
-    except ImportError:
-        return None
-
-
 def content_hash(col: Collection, doc: SourceDocument, acl: list[str]) -> str:
     h = hashlib.sha256()
     policy = [col.embedder, col.chunk_max_tokens, col.chunk_overlap, doc.title, doc.media_type or "", acl,
@@ -110,7 +96,7 @@ class Ingestor:
         self.engine = engine
         self.col = collection
         self.embedder = embedder
-        self.detect = _pii_detector() if detect_pii else None
+        self.detect = detect if detect_pii else None
 
     # -- preparing (CPU, worker thread) ------------------------------------------------------
 
