@@ -672,27 +672,24 @@ async def readable_chunk_count(engine: AsyncEngine, scope: Scope) -> int:
 
 async def exact_dense(engine: AsyncEngine, scope: Scope, query_vector: np.ndarray, k: int) -> list[int]:
     """Exact nearest neighbours (no index) — the reference for ANN recall."""
-    d = int(scope.dims)
-    async with engine.connect() as conn, conn.begin():
-        await conn.execute(text("SET LOCAL enable_indexscan = off"))
-        rows = await conn.execute(
-            text(
-                f"WITH readable AS MATERIALIZED ({readable_chunks(scope)}) SELECT id FROM readable "
-                f"ORDER BY embedding <=> CAST(:qvec AS vector({d})) LIMIT :k"
-            ),
-            {**scope.params(), "qvec": vector_literal(query_vector), "k": k},
-        )
-        return [int(r.id) for r in rows]
+    return await _dense_ids(engine, scope, query_vector, k, ["SET LOCAL enable_indexscan = off"], "MATERIALIZED")
 
 
 async def ann_dense(engine: AsyncEngine, scope: Scope, query_vector: np.ndarray, k: int, ef_search: int = 100) -> list[int]:
+    settings = [f"SET LOCAL hnsw.ef_search = {max(int(ef_search), k)}", "SET LOCAL hnsw.iterative_scan = relaxed_order"]
+    return await _dense_ids(engine, scope, query_vector, k, settings, "NOT MATERIALIZED")
+
+
+async def _dense_ids(
+    engine: AsyncEngine, scope: Scope, query_vector: np.ndarray, k: int, settings: list[str], materialized: str
+) -> list[int]:
     d = int(scope.dims)
     async with engine.connect() as conn, conn.begin():
-        await conn.execute(text(f"SET LOCAL hnsw.ef_search = {max(int(ef_search), k)}"))
-        await conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+        for statement in settings:
+            await conn.execute(text(statement))
         rows = await conn.execute(
             text(
-                f"WITH readable AS NOT MATERIALIZED ({readable_chunks(scope)}) SELECT id FROM readable "
+                f"WITH readable AS {materialized} ({readable_chunks(scope)}) SELECT id FROM readable "
                 f"ORDER BY embedding <=> CAST(:qvec AS vector({d})) LIMIT :k"
             ),
             {**scope.params(), "qvec": vector_literal(query_vector), "k": k},

@@ -167,9 +167,7 @@ def stem(w: str) -> str:
     # 1a
     if w.endswith(("sses", "ies")):
         w = w[:-2]
-    elif w.endswith("ss"):
-        pass
-    elif w.endswith("s"):
+    elif w.endswith("s") and not w.endswith("ss"):
         w = w[:-1]
     # 1b
     extra = False
