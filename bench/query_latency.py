@@ -34,6 +34,7 @@ from sqlalchemy import text
 
 from gureum.config import load_settings
 from gureum.knowledge import collections, index
+from gureum.knowledge.documents import ChunkDraft
 from gureum.store import open_store
 
 DIMS = 384
@@ -80,7 +81,8 @@ async def load(engine, col: collections.Collection, corpus: Corpus, n: int, batc
         docs = []
         for j in range(m):
             i = start + j
-            row = index.ChunkRow(0, f"synthetic chunk {i} topic {topics[j]}", [], None, 0, 0, 40, terms[j], [], mean[j], sv[j])
+            draft = ChunkDraft(0, f"synthetic chunk {i} topic {topics[j]}", [], None, 0, 0, 40)
+            row = index.ChunkRow(draft, terms[j], [], mean[j], sv[j])
             docs.append(index.DocumentRow(f"doc-{i}", f"doc {i}", "text/plain", f"h{i}", _acl(i), "source", None, {}, [row]))
         await index.replace_documents(engine, col.tenant_id, col.id, DIMS, docs)
         if (start // batch) % 25 == 0:

@@ -125,8 +125,7 @@ class Ingestor:
                 header_terms[path] = lexical.terms(" > ".join(p for p in [title, *path] if p))
             sents, words = lexical.analyze(d.text)
             pii = sorted({e.type for e in self.detect(d.text)}) if self.detect else []
-            rows.append(index.ChunkRow(d.ordinal, d.text, list(d.heading_path), d.page, d.start, d.end, d.tokens,
-                                       Counter(header_terms[path] + words), pii, None))  # type: ignore[arg-type]
+            rows.append(index.ChunkRow(d, Counter(header_terms[path] + words), pii, None))  # type: ignore[arg-type]
             units = [embed_text(title, d.heading_path, s) for s in sents]
             texts.extend(units)
             counts.append(len(units))

@@ -13,7 +13,7 @@ HNSW index per dimension is a partial expression index created when a collection
 dimension first appears (`hnsw_index_ddl`). A chunk's vector is the mean of its sentences'
 vectors (`chunk_sentences`), which score the candidates.
 
-Only `knowledge/index.py` queries these tables.
+Only the `knowledge/index/` package queries these tables.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ chunk_sentences = Table(
 
 # Lexical postings: term frequency per chunk, with the chunk's length and ACL set copied in, so
 # BM25 reads postings through one covering index (an index-only scan, no chunk lookups) and
-# filters them by the caller's readable ACL sets. Kept in step with `chunks` by index.py's
+# filters them by the caller's readable ACL sets. Kept in step with `chunks` by index/write.py's
 # transactions (an ACL change rewrites `acl_set_id` in the same transaction).
 chunk_terms = Table(
     "chunk_terms",

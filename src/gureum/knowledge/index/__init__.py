@@ -1,0 +1,64 @@
+"""The index: every SQL statement that reads or writes collections, documents, chunks, vectors,
+postings and their statistics lives in this package, and nowhere else.
+
+* `scope` — `Scope` and `readable_chunks()`, THE ACL base query every read for a caller starts
+  from, inside the same SQL statement;
+* `read` — hybrid search, the exact/ANN dense helpers, readable documents;
+* `write` — collection rows, document replacement and deletion, ACL changes, statistics upkeep.
+"""
+
+from gureum.knowledge.index.read import (
+    Hit,
+    ann_dense,
+    exact_dense,
+    managed_document,
+    readable_chunk_count,
+    readable_document,
+    readable_documents,
+    search,
+)
+from gureum.knowledge.index.scope import Scope, readable_chunks, vector_literal
+from gureum.knowledge.index.write import (
+    ChunkRow,
+    DocumentRow,
+    delete_collection,
+    delete_document,
+    delete_documents_by_uri,
+    document_hashes,
+    ensure_vector_index,
+    get_collection,
+    insert_collection,
+    list_collections,
+    normalise_acl,
+    replace_documents,
+    set_document_acl,
+    update_collection,
+)
+
+__all__ = [
+    "ChunkRow",
+    "DocumentRow",
+    "Hit",
+    "Scope",
+    "ann_dense",
+    "delete_collection",
+    "delete_document",
+    "delete_documents_by_uri",
+    "document_hashes",
+    "ensure_vector_index",
+    "exact_dense",
+    "get_collection",
+    "insert_collection",
+    "list_collections",
+    "managed_document",
+    "normalise_acl",
+    "readable_chunk_count",
+    "readable_chunks",
+    "readable_document",
+    "readable_documents",
+    "replace_documents",
+    "search",
+    "set_document_acl",
+    "update_collection",
+    "vector_literal",
+]
