@@ -126,8 +126,8 @@ def test_extractive_without_a_generative_model(ext: dict[str, Any]) -> None:
 
 def test_demo_model_answers_extractively(kn_settings: Any) -> None:
     from gureum.config import DeploymentSettings
-    from gureum.flow.stages.retrieve import Retrieve
     from gureum.knowledge.collections import Collection
+    from gureum.knowledge.rag_models import answer_plan
     from gureum.providers.base import ProviderSettings
     from gureum.routing.catalog import Catalog
 
@@ -137,7 +137,7 @@ def test_demo_model_answers_extractively(kn_settings: Any) -> None:
     })
     catalog = Catalog(settings, {"local": object()})  # type: ignore[dict-item]
     col = Collection("c", "t", "n", "", "local-embed", 384, 400, 50, "local", ("*",), "mask", None)
-    model, _, why = Retrieve(None, catalog)._answer_plan(col, None)  # type: ignore[arg-type]
+    model, _, why = answer_plan(catalog, col, None)
     assert model is None and "demo" in why
 
 

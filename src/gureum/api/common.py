@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from gureum.errors import GureumError, InvalidRequest, PayloadTooLarge, Unprocessable
 from gureum.flow.types import Context, Endpoint, Reply
@@ -38,18 +41,35 @@ def bearer(request: Request) -> str | None:
     return request.headers.get("api-key") or None
 
 
-async def read_json(request: Request, limit: int) -> dict[str, Any]:
+async def _bounded(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
+    """The request body, refused with a 413 as soon as it is declared or read past `limit`."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"Request body is {declared} bytes; the limit is {limit}.")
-    chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"Request body exceeds the limit of {limit} bytes.")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+        yield chunk
+
+
+def is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower() == "multipart/form-data"
+
+
+async def read_form(request: Request, limit: int, max_files: int) -> FormData:
+    """A multipart/form-data body within the same size limit as JSON bodies. File parts are
+    spooled (to disk past 1 MiB); the caller closes the form."""
+    try:
+        async with aclosing(_bounded(request, limit)) as body:
+            return await MultiPartParser(request.headers, body, max_files=max_files).parse()
+    except MultiPartException as exc:
+        raise InvalidRequest(f"Request body is not valid multipart/form-data: {exc.message}") from None
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    raw = b"".join([chunk async for chunk in _bounded(request, limit)])
     if not raw:
         raise InvalidRequest("Request body is empty; send a JSON object.")
     try:

@@ -13,22 +13,36 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Json
+from starlette.datastructures import FormData, UploadFile
 
 from gureum.api.access import audited, require
-from gureum.api.common import context, platform, read_json, render, validate
+from gureum.api.common import (
+    context,
+    is_multipart,
+    platform,
+    read_form,
+    read_json,
+    render,
+    validate,
+)
 from gureum.cache import bump_collection
 from gureum.errors import InvalidRequest, NotFound
 from gureum.flow.types import Endpoint, Principal, Role
 from gureum.knowledge import collections, index
 from gureum.knowledge.collections import Collection, check_acl
+from gureum.knowledge.connectors._acl import names
 from gureum.knowledge.documents import Acl, SourceDocument
 from gureum.knowledge.ingest import Ingestor
+from gureum.knowledge.parsers import media_type_for
 from gureum.knowledge.retrieve import MAX_K
 from gureum.knowledge.service import KnowledgeService, service_for
 
 router = APIRouter(prefix="/v1")
 _READ = (Role.ADMIN, Role.MEMBER)
+MAX_UPLOAD_DOCUMENTS = 1000
+MAX_URI = 2000
+OCTET_STREAM = "application/octet-stream"
 
 
 def _svc(request: Request) -> KnowledgeService:
@@ -66,7 +80,7 @@ class AclBody(BaseModel):
 
 class DocumentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    uri: str = Field(min_length=1, max_length=2000)
+    uri: str = Field(min_length=1, max_length=MAX_URI)
     text: str | None = None
     content_base64: str | None = None
     title: str = ""
@@ -77,7 +91,17 @@ class DocumentIn(BaseModel):
 
 class DocumentsUpload(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    documents: list[DocumentIn] = Field(min_length=1, max_length=1000)
+    documents: list[DocumentIn] = Field(min_length=1, max_length=MAX_UPLOAD_DOCUMENTS)
+
+
+class UploadForm(BaseModel):
+    """The fields of a multipart upload besides its `file` parts; they apply to every file.
+    `users`/`groups` may repeat or hold comma-separated names; `metadata` is a JSON object."""
+
+    model_config = ConfigDict(extra="forbid")
+    users: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    metadata: Json[dict[str, Any]] = Field(default_factory=dict)
 
 
 class RetrieveRequest(BaseModel):
@@ -164,33 +188,83 @@ async def delete_collection(name: str, request: Request) -> dict[str, Any]:
 
 @router.post("/collections/{name}/documents")
 async def upload_documents(name: str, request: Request) -> dict[str, Any]:
-    """Upload documents as JSON: `text`, or `content_base64` with a `media_type` or a uri suffix
-    the parsers know (.md, .html, .pdf, .docx, .csv, …). Same incremental rules as the CLI."""
+    """Upload documents as JSON (`text`, or `content_base64` with a `media_type` or a uri suffix the
+    parsers know: .md, .html, .pdf, .docx, .csv, …) or as multipart/form-data (`file` parts, named
+    by their filename, with optional `users`, `groups` and `metadata` fields for all of them).
+    Same incremental rules as the CLI; a file that cannot be parsed is reported, the rest ingested."""
     principal = await require(request, Role.ADMIN)
     p = platform(request)
-    req = validate(DocumentsUpload, await read_json(request, p.settings.max_body_bytes))
-    col = await _collection(request, principal, name)
-    docs: list[SourceDocument] = []
-    for d in req.documents:
-        if (d.text is None) == (d.content_base64 is None):
-            raise InvalidRequest(f"document '{d.uri}': send exactly one of 'text' or 'content_base64'", param="documents")
+    if is_multipart(request):
+        form = await read_form(request, p.settings.max_body_bytes, MAX_UPLOAD_DOCUMENTS)
         try:
-            content = d.text.encode("utf-8") if d.text is not None else base64.b64decode(d.content_base64 or "", validate=True)
-        except ValueError:
-            raise InvalidRequest(f"document '{d.uri}': content_base64 is not valid base64", param="documents") from None
-        acl = Acl()
-        if d.acl is not None:
-            check_acl([f"user:{u}" for u in d.acl.users] + [f"group:{g}" for g in d.acl.groups])
-            acl = Acl(users=tuple(d.acl.users), groups=tuple(d.acl.groups))
-        media_type = d.media_type or ("text/plain" if d.text is not None and "." not in d.uri.rsplit("/", 1)[-1] else None)
-        docs.append(SourceDocument(uri=d.uri, content=content, title=d.title, media_type=media_type, acl=acl,
-                                   metadata=d.metadata))
-    svc = _svc(request)
-    report = await Ingestor(p.store.engine, col, svc.embedder(col)).run(docs)
+            docs = await _form_documents(form)
+        finally:
+            await form.close()
+    else:
+        req = validate(DocumentsUpload, await read_json(request, p.settings.max_body_bytes))
+        docs = [_json_document(d) for d in req.documents]
+    seen: set[str] = set()
+    for d in docs:
+        # One uri is one document: two in one batch would collide in the index.
+        if d.uri in seen:
+            raise InvalidRequest(f"document '{d.uri}' is sent twice; each uri (or filename) names one document",
+                                 param="documents")
+        seen.add(d.uri)
+    col = await _collection(request, principal, name)
+    report = await Ingestor(p.store.engine, col, _svc(request).embedder(col)).run(docs)
     await audited(request, principal, "knowledge.document.upload", f"collection:{name}",
                   {"uris": [d.uri for d in docs][:100], "added": report.added, "updated": report.updated,
                    "failed": len(report.failed)})
     return {"object": "ingest.report", "collection": name, **report.as_dict()}
+
+
+def _acl(body: AclBody | None) -> Acl:
+    if body is None:
+        return Acl()
+    check_acl([f"user:{u}" for u in body.users] + [f"group:{g}" for g in body.groups])
+    return Acl(users=tuple(body.users), groups=tuple(body.groups))
+
+
+def _json_document(d: DocumentIn) -> SourceDocument:
+    if (d.text is None) == (d.content_base64 is None):
+        raise InvalidRequest(f"document '{d.uri}': send exactly one of 'text' or 'content_base64'", param="documents")
+    try:
+        content = d.text.encode("utf-8") if d.text is not None else base64.b64decode(d.content_base64 or "", validate=True)
+    except ValueError:
+        raise InvalidRequest(f"document '{d.uri}': content_base64 is not valid base64", param="documents") from None
+    media_type = d.media_type or ("text/plain" if d.text is not None and "." not in d.uri.rsplit("/", 1)[-1] else None)
+    return SourceDocument(uri=d.uri, content=content, title=d.title, media_type=media_type, acl=_acl(d.acl),
+                          metadata=d.metadata)
+
+
+async def _form_documents(form: FormData) -> list[SourceDocument]:
+    """The `file` parts of a multipart upload as source documents: uri = the part's filename,
+    media type as the folder connector records it (from the name; the part's own type only when
+    the name says nothing, since clients label most files application/octet-stream)."""
+    files = form.getlist("file")
+    if not files:
+        raise InvalidRequest("send one or more 'file' parts (multipart/form-data), or a JSON body with 'documents'",
+                             param="file")
+    fields: dict[str, Any] = {}
+    for key in dict.fromkeys(k for k in form if k != "file"):
+        values = form.getlist(key)
+        if key in ("users", "groups") and all(isinstance(v, str) for v in values):
+            fields[key] = [n for v in values for n in names(v)]
+        else:  # a repeated single-valued field fails validation rather than losing a value
+            fields[key] = values[0] if len(values) == 1 else values
+    req = validate(UploadForm, fields)
+    acl = _acl(AclBody(users=req.users, groups=req.groups))
+    docs: list[SourceDocument] = []
+    for part in files:
+        if not isinstance(part, UploadFile) or not part.filename:
+            raise InvalidRequest("every 'file' part needs a filename (it becomes the document's uri)", param="file")
+        if len(part.filename) > MAX_URI:
+            raise InvalidRequest(f"filename '{part.filename[:100]}…' is longer than {MAX_URI} characters", param="file")
+        declared = (part.content_type or "").split(";", 1)[0].strip().lower()
+        media_type = media_type_for(part.filename) or (declared if declared not in ("", OCTET_STREAM) else None)
+        docs.append(SourceDocument(uri=part.filename, content=await part.read(), media_type=media_type, acl=acl,
+                                   metadata=dict(req.metadata)))
+    return docs
 
 
 @router.get("/collections/{name}/documents")

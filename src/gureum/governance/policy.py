@@ -15,7 +15,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, TypeVar
 
 from gureum.errors import PolicyBlocked
-from gureum.flow.types import Context, Endpoint
+from gureum.flow.types import Context, Endpoint, Principal
 from gureum.governance.settings import (
     STRICTNESS,
     BudgetSettings,
@@ -176,14 +176,30 @@ class Policy:
             regions = set(rule) if regions is None else regions & set(rule)
         return regions, applied
 
+    # --- the allow-list, asked ahead of a request (e.g. which models to list) -----------------
+    def allows(self, principal: Principal, model: str) -> bool:
+        """Whether the allow-list lets `principal` ask for `model`: the test `check` applies."""
+        patterns = self.for_tenant(principal.tenant_id).model_patterns(principal.groups)
+        return patterns is None or _matches(model, patterns)
+
+    def allowed_plan(self, principal: Principal, plan: Plan) -> Plan:
+        """`plan` cut to the deployments the allow-list lets `principal` use (the very `plan` when
+        nothing is cut): the filter `allow_list` routes on. An allowed virtual model allows its own
+        candidates; fallbacks of a plain model must be allowed themselves."""
+        patterns = self.for_tenant(principal.tenant_id).model_patterns(principal.groups)
+        if patterns is None or (plan.virtual is not None and _matches(plan.requested, patterns)):
+            return plan
+        return plan.filtered(lambda d: _matches(d.name, patterns) or _matches(d.id, patterns))
+
     # --- the Authorize check -----------------------------------------------------------------
     def check(self, ctx: Context) -> None:
         """Authorize check: the requested model is on the tenant's allow-list; data tags merged."""
         rules = self.rules(ctx)
         self.merge_tags(ctx)
-        patterns = rules.model_patterns(ctx.principal.groups if ctx.principal else ())
-        if patterns is None or _matches(ctx.model, patterns):
+        assert ctx.principal is not None
+        if self.allows(ctx.principal, ctx.model):
             return
+        patterns = rules.model_patterns(ctx.principal.groups) or ()
         raise PolicyBlocked(
             f"Model '{ctx.model}' is not allowed for tenant '{rules.tenant_id}' by its model allow-list "
             f"(governance.tenants.{rules.tenant_id}.allowed_models / group_models); allowed: "
@@ -193,15 +209,12 @@ class Policy:
 
     # --- Route plan filters ------------------------------------------------------------------
     def allow_list(self, ctx: Context, plan: Plan) -> Plan:
-        """Keep deployments the allow-list permits. An allowed virtual model allows its own
-        candidates; fallbacks of a plain model must be allowed themselves."""
+        """Keep the deployments `allowed_plan` keeps, noting in the route what was cut."""
         rules = self.rules(ctx)
-        patterns = rules.model_patterns(ctx.principal.groups if ctx.principal else ())
-        if patterns is None:
+        assert ctx.principal is not None
+        kept = self.allowed_plan(ctx.principal, plan)
+        if kept is plan:
             return plan
-        if plan.virtual is not None and _matches(plan.requested, patterns):
-            return plan
-        kept = plan.filtered(lambda d: _matches(d.name, patterns) or _matches(d.id, patterns))
         removed = sorted({d.id for d in plan.deployments()} - {d.id for d in kept.deployments()})
         if removed:
             ctx.route.setdefault("policy", {})["not_allowed"] = removed

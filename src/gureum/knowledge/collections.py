@@ -141,6 +141,10 @@ async def list_all(engine: AsyncEngine, tenant_id: str) -> list[dict[str, Any]]:
     return out
 
 
+async def of_tenant(engine: AsyncEngine, tenant_id: str) -> list[Collection]:
+    return [Collection.from_row(row) for row in await index.list_collections(engine, tenant_id)]
+
+
 async def update(engine: AsyncEngine, col: Collection, changes: dict[str, Any]) -> Collection:
     if "default_acl" in changes:
         changes["default_acl"] = check_acl(changes["default_acl"], "default_acl")

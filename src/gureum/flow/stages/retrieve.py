@@ -19,19 +19,18 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from gureum.errors import GureumError, InvalidRequest, ModelNotFound
+from gureum.errors import GureumError, InvalidRequest
 from gureum.flow.types import Context, Endpoint, Next, Reply
 from gureum.knowledge import answer
 from gureum.knowledge.collections import Collection
 from gureum.knowledge.index import Hit
+from gureum.knowledge.rag_models import RAG_PREFIX, answer_plan
 from gureum.knowledge.retrieve import MAX_K, Options
 from gureum.knowledge.service import KnowledgeService
 from gureum.messages import content_text
 from gureum.routing.catalog import Catalog, Deployment
 
-RAG_PREFIX = "rag/"
 DEFAULT_ANSWER_K = 5
-DEMO_MODELS = ("smollm2-135m-instruct",)
 
 
 
@@ -71,27 +70,6 @@ class Retrieve:
                            "citations": [answer.citation(i, h) for i, h in enumerate(hits, 1)]})
 
     # -- answers ---------------------------------------------------------------------------------
-
-    def _answer_plan(self, col: Collection, requested: str | None) -> tuple[str | None, list[Deployment], str]:
-        """(answer model, its deployments, why extractive) — model None means extractive."""
-        name = requested or col.answer_model
-        if name is None:
-            if "auto" in self.catalog.virtual:
-                name = "auto"
-            else:
-                chat = [d for d in self.catalog.deployments.values() if d.settings.kind == "chat"]
-                name = chat[0].name if chat else None
-        if name is None:
-            return None, [], "no generative model is configured"
-        try:
-            deps = list(self.catalog.plan(name, "chat").deployments())
-        except ModelNotFound:
-            if requested or col.answer_model:
-                raise
-            return None, [], "no generative model is configured"
-        if all(d.model in DEMO_MODELS for d in deps):
-            return None, deps, "the only configured chat model is the small local demo model"
-        return name, deps, ""
 
     def _transform(self, col: Collection, deps: list[Deployment]) -> Callable[[Hit], str | None] | None:
         external = any(d.region != "local" for d in deps)
@@ -144,7 +122,7 @@ class Retrieve:
         col, hits = await self.knowledge.retrieve(p, name, question, Options(k=k))
         self._record(ctx, col, hits)
         public_model = ctx.model if chat else f"{RAG_PREFIX}{col.name}"
-        model, deps, why = self._answer_plan(col, requested)
+        model, deps, why = answer_plan(self.catalog, col, requested)
         ctx.route["rag"] = {"collection": col.name, "chunks": len(hits), "mode": "extractive" if model is None else "generative"}
         if model is None:
             text, used = answer.extractive(question, hits, reason="")

@@ -8,7 +8,6 @@ Markdown — YAML front matter; otherwise an empty Acl (the collection default a
 
 from __future__ import annotations
 
-import mimetypes
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from gureum.errors import InvalidRequest
 from gureum.knowledge.connectors import register
 from gureum.knowledge.connectors._acl import SIDECAR_SUFFIXES, acl_from_mapping, read_sidecar
 from gureum.knowledge.documents import Acl, IngestError, SourceDocument
+from gureum.knowledge.parsers import media_type_for
 from gureum.knowledge.parsers.markdown import MARKDOWN_SUFFIXES, split_front_matter
 from gureum.knowledge.parsers.text import decode_text
 
@@ -73,7 +73,7 @@ class FolderConnector:
             uri=uri,
             content=content,
             title=str(metadata.pop("title", "") or ""),
-            media_type=_media_type(path),
+            media_type=media_type_for(path.name),
             acl=acl,
             metadata=metadata,
             modified=datetime.fromtimestamp(stat.st_mtime, tz=UTC),
@@ -90,9 +90,3 @@ class FolderConnector:
             front, _ = split_front_matter(decode_text(content, path.name))
             return acl_from_mapping(front)
         return Acl(), {}
-
-
-def _media_type(path: Path) -> str | None:
-    if path.suffix.lower() in MARKDOWN_SUFFIXES:
-        return "text/markdown"  # mimetypes does not know .md on every platform
-    return mimetypes.guess_type(path.name)[0]

@@ -11,12 +11,13 @@ cleaning joins them.
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 
 from gureum.knowledge.documents import BlockKind, IngestError, ParsedDocument, SourceDocument
 
-__all__ = ["Parser", "parse", "register", "suffixes"]
+__all__ = ["Parser", "media_type_for", "parse", "register", "suffixes"]
 
 Parser = Callable[[SourceDocument], ParsedDocument]
 
@@ -39,6 +40,13 @@ def register(*suffixes: str, media_types: Iterable[str] = ()) -> Callable[[Parse
 
 def suffixes() -> list[str]:
     return sorted(_BY_SUFFIX)
+
+
+def media_type_for(name: str) -> str | None:
+    """The media type a file name implies: what connectors and uploads record for a file."""
+    if PurePosixPath(name).suffix.lower() in markdown.MARKDOWN_SUFFIXES:
+        return "text/markdown"  # mimetypes does not know .md on every platform
+    return mimetypes.guess_type(name)[0]
 
 
 def parse(doc: SourceDocument) -> ParsedDocument:
