@@ -43,7 +43,11 @@ class DeploymentSettings(BaseModel):
     provider: str = Field(description="Key of an entry under `providers:`.")
     model: str = Field(description="The provider's own model id.")
     id: str | None = Field(default=None, description="Unique deployment id (default: name@provider).")
-    kind: Literal["chat", "embedding"] = Field(default="chat", description="What the deployment serves.")
+    kind: Literal["chat", "embedding", "rerank"] = Field(
+        default="chat",
+        description="What the deployment serves: `chat`, `embedding`, or `rerank` (scores passages against a query; "
+        "a collection's `reranker` names one, see docs/knowledge.md).",
+    )
     price: Price = Field(default_factory=Price, description="Price per 1M tokens.")
     context_window: int = Field(default=8192, description="Maximum input + output tokens.")
     max_output_tokens: int = Field(default=4096, description="Default worst case for budget reservation.")

@@ -97,7 +97,7 @@ class Platform:
                 Identify(keys),
                 Account(recorder),
                 Authorize(checks=[policy.check]),
-                Retrieve(KnowledgeService(store.engine, settings, providers), catalog),
+                Retrieve(KnowledgeService(store.engine, settings, providers), catalog, policy, router, recorder),
                 Guard(policy, gov),
                 Limits(policy, counters, store.engine, gov, hold_seconds=2 * settings.request_timeout + 60),
                 Cache(cache),

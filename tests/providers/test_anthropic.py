@@ -303,6 +303,8 @@ async def test_invalid_client_input_is_rejected_before_calling() -> None:
         await provider.chat({"messages": [{"role": "user", "content": "x"}, no_id]}, "m")
     with pytest.raises(InvalidRequest):
         await provider.embed(["x"], "m")
+    with pytest.raises(InvalidRequest, match="rerank"):
+        await provider.rerank("q", ["d"], "m")
     assert fake.requests == []
 
 

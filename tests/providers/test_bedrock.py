@@ -625,6 +625,8 @@ async def test_embed_errors() -> None:
     provider = make()
     with pytest.raises(InvalidRequest):
         await provider.embed(["a"], "meta.llama3-8b-instruct-v1:0")
+    with pytest.raises(InvalidRequest, match="rerank"):
+        await provider.rerank("q", ["d"], "amazon.rerank-v1:0")
     with Stubber(provider.client) as stub:
         stub.add_client_error("invoke_model", service_error_code="ThrottlingException", http_status_code=429)
         with pytest.raises(UpstreamRateLimited):

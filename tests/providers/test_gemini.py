@@ -494,6 +494,13 @@ async def test_embed_batches_with_task_type() -> None:
         await provider.embed(["a", "b"], "gemini-embedding-001")
 
 
+async def test_rerank_is_refused_without_a_call() -> None:
+    provider, fake = make(lambda r: httpx.Response(500))
+    with pytest.raises(InvalidRequest, match="rerank"):
+        await provider.rerank("q", ["d"], MODEL)
+    assert fake.requests == []
+
+
 async def test_vertex_express_mode_url() -> None:
     provider, fake = make(lambda r: httpx.Response(200, json=reply([{"text": "ok"}])), options={"vertexai": True})
     await provider.chat({"messages": [{"role": "user", "content": "hi"}]}, MODEL)

@@ -4,6 +4,10 @@ every request it receives, so tests can assert on what left gureum (e.g. that PI
 Behaviour per request is scripted with `FakeOpenAI.script(...)`: a queue of actions consumed in
 order, falling back to `default`. Actions: "ok", "error:<status>", "hang", "garbage",
 "slow:<seconds>" (before answering), "drip:<seconds>" (between stream chunks), "stall_mid_stream".
+
+`/v1/rerank` answers in Cohere's and Jina's shape with scores a test can predict and that differ
+from any retrieval order: documents containing `favour` first, the others in the reverse of the
+order they were sent.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.cancelled = 0
+        self.favour: str | None = None
         self._ids = itertools.count(1)
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
                 Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+                Route("/v1/rerank", self.rerank, methods=["POST"]),
                 Route("/v1/models", self.models, methods=["GET"]),
             ]
         )
@@ -117,6 +123,20 @@ class FakeOpenAI:
         data = [{"object": "embedding", "index": i, "embedding": [float(len(t) % 7), 0.5, -0.25, 1.0]} for i, t in enumerate(inputs)]
         return JSONResponse({"object": "list", "data": data, "model": body.get("model"),
                              "usage": {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0}})
+
+    async def rerank(self, request: Request) -> Response:
+        body, _, early = await self._pre(request)
+        if early is not None:
+            return early
+        docs: list[str] = body["documents"]
+        scores = [(1.0 if self.favour and self.favour in d else 0.0) + (i + 1) / (10 * len(docs))
+                  for i, d in enumerate(docs)]
+        ranked = sorted(range(len(docs)), key=lambda i: -scores[i])[: body.get("top_n") or len(docs)]
+        return JSONResponse({
+            "id": f"rerank-{next(self._ids)}", "model": body.get("model"),
+            "results": [{"index": i, "relevance_score": scores[i], "document": {"text": docs[i]}} for i in ranked],
+            "usage": {"total_tokens": sum(len(t.split()) for t in [body["query"], *docs])},
+        })
 
     async def models(self, request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": self.name}]})

@@ -30,7 +30,7 @@ from gureum.cache import bump_collection
 from gureum.errors import InvalidRequest, NotFound
 from gureum.flow.types import Endpoint, Principal, Role
 from gureum.knowledge import collections, index
-from gureum.knowledge.collections import Collection, check_acl
+from gureum.knowledge.collections import MAX_RERANK_CANDIDATES, Collection, check_acl
 from gureum.knowledge.connectors._acl import names
 from gureum.knowledge.documents import Acl, SourceDocument
 from gureum.knowledge.ingest import Ingestor
@@ -61,6 +61,8 @@ class CollectionCreate(BaseModel):
     default_acl: list[str] | None = None
     pii_policy: Literal["mask", "exclude", "allow"] = "mask"
     answer_model: str | None = None
+    reranker: str | None = None
+    rerank_candidates: int | None = Field(default=None, ge=1, le=MAX_RERANK_CANDIDATES)
 
 
 class CollectionUpdate(BaseModel):
@@ -70,6 +72,8 @@ class CollectionUpdate(BaseModel):
     default_acl: list[str] | None = None
     pii_policy: Literal["mask", "exclude", "allow"] | None = None
     answer_model: str | None = None
+    reranker: str | None = None  # null turns reranking off
+    rerank_candidates: int | None = Field(default=None, ge=1, le=MAX_RERANK_CANDIDATES)
 
 
 class AclBody(BaseModel):
@@ -110,6 +114,7 @@ class RetrieveRequest(BaseModel):
     query: str = Field(min_length=1)
     k: int = Field(default=10, ge=1, le=MAX_K)
     mode: Literal["hybrid", "lexical", "dense"] = "hybrid"
+    reranker: str | None = None  # a rerank model for this call instead of the collection's
 
 
 class AnswerRequest(BaseModel):
@@ -118,6 +123,7 @@ class AnswerRequest(BaseModel):
     query: str = Field(min_length=1)
     k: int = Field(default=5, ge=1, le=MAX_K)
     model: str | None = None
+    reranker: str | None = None
     stream: bool = False
     max_tokens: int | None = Field(default=None, ge=1)
 
@@ -147,7 +153,8 @@ async def create_collection(request: Request) -> dict[str, Any]:
     col = await collections.create(p.store.engine, p.settings, principal.tenant_id, req.name,
                                    **req.model_dump(exclude={"name"}, exclude_none=True))
     await audited(request, principal, "knowledge.collection.create", f"collection:{col.name}",
-                  {"embedder": col.embedder, "residency": col.residency, "default_acl": list(col.default_acl)})
+                  {"embedder": col.embedder, "residency": col.residency, "default_acl": list(col.default_acl),
+                   "reranker": col.reranker})
     return col.public()
 
 
@@ -169,7 +176,7 @@ async def update_collection(name: str, request: Request) -> dict[str, Any]:
     req = validate(CollectionUpdate, await read_json(request, 64 * 1024))
     col = await _collection(request, principal, name)
     changes = req.model_dump(exclude_unset=True)
-    col = await collections.update(platform(request).store.engine, col, changes)
+    col = await collections.update(platform(request).store.engine, platform(request).settings, col, changes)
     await audited(request, principal, "knowledge.collection.update", f"collection:{name}", {"changes": changes})
     return col.public()
 

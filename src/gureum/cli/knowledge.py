@@ -98,6 +98,10 @@ def create(
     acl: list[str] = typer.Option([], "--default-acl", help="Default ACL entries (repeatable)."),
     pii_policy: str = typer.Option("mask", "--pii-policy", help="mask, exclude or allow PII chunks for external models."),
     answer_model: str | None = typer.Option(None, "--answer-model", help="Chat model that answers from this collection."),
+    reranker: str | None = typer.Option(None, "--reranker", help="Rerank model (catalog kind rerank) for retrieval."),
+    rerank_candidates: int | None = typer.Option(
+        None, "--rerank-candidates", help="Fused hits the reranker scores (default 20)."
+    ),
     config: Path | None = ConfigOpt,
     data_dir: Path | None = DataDirOpt,
 ) -> None:
@@ -107,7 +111,8 @@ def create(
     s = settings(config, data_dir)
     col = with_store(s, lambda store: collections.create(
         store.engine, s, tenant, name, embedder=embedder, chunk_max_tokens=chunk_tokens, chunk_overlap=overlap,
-        residency=residency, default_acl=acl or None, pii_policy=pii_policy, answer_model=answer_model))
+        residency=residency, default_acl=acl or None, pii_policy=pii_policy, answer_model=answer_model,
+        reranker=reranker, rerank_candidates=rerank_candidates))
     typer.echo(orjson.dumps(col.public()).decode())
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gureum.errors import PolicyBlocked
 from gureum.flow.types import Context, Endpoint, Principal
@@ -210,32 +210,41 @@ class Policy:
     # --- Route plan filters ------------------------------------------------------------------
     def allow_list(self, ctx: Context, plan: Plan) -> Plan:
         """Keep the deployments `allowed_plan` keeps, noting in the route what was cut."""
-        rules = self.rules(ctx)
         assert ctx.principal is not None
-        kept = self.allowed_plan(ctx.principal, plan)
+        return self.keep_allowed(ctx.principal, plan, ctx.route)
+
+    def keep_allowed(self, principal: Principal, plan: Plan, route: dict[str, Any]) -> Plan:
+        """`allow_list` for a plan other than the request's own (a sub-call such as a reranker),
+        noting in `route` what was cut."""
+        kept = self.allowed_plan(principal, plan)
         if kept is plan:
             return plan
         removed = sorted({d.id for d in plan.deployments()} - {d.id for d in kept.deployments()})
         if removed:
-            ctx.route.setdefault("policy", {})["not_allowed"] = removed
+            route.setdefault("policy", {})["not_allowed"] = removed
         if not kept.groups:
+            tenant = principal.tenant_id
             raise PolicyBlocked(
-                f"No deployment of '{plan.requested}' is allowed for tenant '{rules.tenant_id}' by its model "
-                f"allow-list (governance.tenants.{rules.tenant_id}.allowed_models).",
+                f"No deployment of '{plan.requested}' is allowed for tenant '{tenant}' by its model "
+                f"allow-list (governance.tenants.{tenant}.allowed_models).",
                 param="model",
             )
         return kept
 
     def residency(self, ctx: Context, plan: Plan) -> Plan:
         """Keep deployments whose region every residency rule of the request's data tags allows."""
-        tags = self.merge_tags(ctx)
+        return self.keep_regions(plan, self.merge_tags(ctx), ctx.route)
+
+    def keep_regions(self, plan: Plan, tags: set[str], route: dict[str, Any]) -> Plan:
+        """`residency` for the data tags of what one call sends (a sub-call such as a reranker
+        sends other chunks than the answer), noting in `route` what was cut."""
         regions, applied = self.allowed_regions(tags)
         if regions is None:
             return plan
         kept = plan.filtered(lambda d: d.region in regions)
         removed = sorted(f"{d.id} ({d.region})" for d in plan.deployments() if d.region not in regions)
         if removed:
-            ctx.route.setdefault("policy", {})["residency"] = {"rules": applied, "removed": removed}
+            route.setdefault("policy", {})["residency"] = {"rules": applied, "removed": removed}
         if not kept.groups:
             rules = "; ".join(
                 f"'{t}' allows {', '.join(self.settings.residency_rules[t])}" for t in applied

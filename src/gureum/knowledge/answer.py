@@ -39,12 +39,13 @@ def citation(n: int, h: Hit, snippet_chars: int = 300) -> dict[str, Any]:
     }
 
 
-def hit_json(h: Hit) -> dict[str, Any]:
+def hit_json(h: Hit, rerank_score: float | None = None) -> dict[str, Any]:
+    """`score` is the fused score; `rerank_score` the reranker's, which ordered the hits when set."""
     return {
         "chunk_id": h.chunk_id, "document_id": h.document_id, "uri": h.uri, "title": h.title, "text": h.text,
         "heading_path": h.heading_path, "page": h.page, "start": h.start, "end": h.end, "ordinal": h.ordinal,
         "score": round(h.score, 6), "scores": {"lexical": round(h.lexical, 6), "dense": round(h.dense, 6)},
-        "pii_types": h.pii_types,
+        "rerank_score": None if rerank_score is None else round(rerank_score, 6), "pii_types": h.pii_types,
     }
 
 

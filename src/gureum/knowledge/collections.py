@@ -1,5 +1,9 @@
 """Collections: a named set of documents with one embedding model, one chunking policy, a
-residency tag, a default ACL, a PII policy and (optionally) the model that answers from it."""
+residency tag, a default ACL, a PII policy and (optionally) the model that answers from it and
+the rerank model that reorders what retrieval finds.
+
+Reranking settings live in the row's `settings` object, which holds the settings a collection
+may leave unset (their defaults are here, not in the table)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gureum.cache import bump_collection
@@ -22,6 +27,8 @@ DEFAULT_CHUNK_TOKENS = 400
 DEFAULT_CHUNK_OVERLAP = 50
 PiiPolicy = Literal["mask", "exclude", "allow"]
 PII_POLICIES = ("mask", "exclude", "allow")
+RERANK_CANDIDATES = 20  # fused hits a reranker scores by default
+MAX_RERANK_CANDIDATES = 100  # the most hits one retrieval fetches (retrieve.MAX_K)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _PRINCIPAL = re.compile(r"^(\*|user:[^\s,]+|group:[^\s,]+)$")
 
@@ -41,15 +48,19 @@ class Collection:
     pii_policy: str
     answer_model: str | None
     created_at: datetime | None = None
+    reranker: str | None = None
+    rerank_candidates: int = RERANK_CANDIDATES
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Collection:
+        extra = row.get("settings") or {}
         return cls(
             id=row["id"], tenant_id=row["tenant_id"], name=row["name"], description=row.get("description") or "",
             embedder=row["embedder"], dimensions=int(row["dimensions"]), chunk_max_tokens=int(row["chunk_max_tokens"]),
             chunk_overlap=int(row["chunk_overlap"]), residency=row["residency"],
             default_acl=tuple(row["default_acl"] or ()), pii_policy=row["pii_policy"],
-            answer_model=row.get("answer_model"), created_at=row.get("created_at"),
+            answer_model=row.get("answer_model"), created_at=row.get("created_at"), reranker=extra.get("reranker"),
+            rerank_candidates=int(extra.get("rerank_candidates") or RERANK_CANDIDATES),
         )
 
     def public(self, **extra: Any) -> dict[str, Any]:
@@ -58,7 +69,8 @@ class Collection:
             "description": self.description, "embedder": self.embedder, "dimensions": self.dimensions,
             "chunking": {"max_tokens": self.chunk_max_tokens, "overlap": self.chunk_overlap},
             "residency": self.residency, "default_acl": list(self.default_acl), "pii_policy": self.pii_policy,
-            "answer_model": self.answer_model, "model": f"rag/{self.name}",
+            "answer_model": self.answer_model, "reranker": self.reranker, "rerank_candidates": self.rerank_candidates,
+            "model": f"rag/{self.name}",
             "created_at": self.created_at.isoformat() if self.created_at else None, **extra,
         }
 
@@ -81,6 +93,31 @@ def default_embedder(settings: Settings) -> str:
     return "local-embed" if "local-embed" in names else names[0]
 
 
+def check_reranker(settings: Settings, name: str) -> str:
+    """`name`, if the catalog has it as a rerank model (a name or deployment id of kind `rerank`)."""
+    deps = [d for d in settings.deployments if d.kind == "rerank"]
+    if not any(name in (d.name, d.deployment_id) for d in deps):
+        known = ", ".join(sorted({d.name for d in deps})) or "none; add a deployment with kind: rerank"
+        raise InvalidRequest(f"'{name}' is not a rerank model in the catalog (rerank models: {known})",
+                             param="reranker")
+    return name
+
+
+def _rerank_settings(settings: Settings, values: dict[str, Any]) -> dict[str, Any]:
+    """The checked reranking entries of `values` for the row's `settings` object; an explicit
+    None for `reranker` (an update) turns reranking off."""
+    out: dict[str, Any] = {}
+    if "reranker" in values:
+        out["reranker"] = None if values["reranker"] is None else check_reranker(settings, values["reranker"])
+    candidates = values.get("rerank_candidates")
+    if candidates is not None:
+        if not 1 <= candidates <= MAX_RERANK_CANDIDATES:
+            raise InvalidRequest(f"rerank_candidates must be between 1 and {MAX_RERANK_CANDIDATES}",
+                                 param="rerank_candidates")
+        out["rerank_candidates"] = candidates
+    return out
+
+
 async def create(
     engine: AsyncEngine,
     settings: Settings,
@@ -95,6 +132,8 @@ async def create(
     default_acl: list[str] | None = None,
     pii_policy: str = "mask",
     answer_model: str | None = None,
+    reranker: str | None = None,
+    rerank_candidates: int | None = None,
     exist_ok: bool = False,
 ) -> Collection:
     if not _NAME.match(name):
@@ -108,11 +147,12 @@ async def create(
     overlap = DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap
     if not 0 <= overlap < max_tokens:
         raise InvalidRequest("chunk overlap must be >= 0 and smaller than the chunk size", param="chunk_overlap")
+    extra = _rerank_settings(settings, {"reranker": reranker, "rerank_candidates": rerank_candidates})
     row = {
         "tenant_id": tenant_id, "name": name, "description": description, "embedder": embedder,
         "dimensions": emb.dimensions, "chunk_max_tokens": max_tokens, "chunk_overlap": overlap,
         "residency": residency or dep.region, "default_acl": check_acl(default_acl or ["*"], "default_acl"),
-        "pii_policy": pii_policy, "answer_model": answer_model,
+        "pii_policy": pii_policy, "answer_model": answer_model, "settings": orjson.dumps(extra).decode(),
     }
     got = await index.insert_collection(engine, row)
     if got is None:
@@ -145,7 +185,10 @@ async def of_tenant(engine: AsyncEngine, tenant_id: str) -> list[Collection]:
     return [Collection.from_row(row) for row in await index.list_collections(engine, tenant_id)]
 
 
-async def update(engine: AsyncEngine, col: Collection, changes: dict[str, Any]) -> Collection:
+async def update(engine: AsyncEngine, settings: Settings, col: Collection, changes: dict[str, Any]) -> Collection:
+    rerank = {k: changes.pop(k) for k in ("reranker", "rerank_candidates") if k in changes}
+    if rerank:
+        changes["settings"] = orjson.dumps(_rerank_settings(settings, rerank)).decode()
     if "default_acl" in changes:
         changes["default_acl"] = check_acl(changes["default_acl"], "default_acl")
     if "pii_policy" in changes and changes["pii_policy"] not in PII_POLICIES:

@@ -7,19 +7,27 @@ from this query's candidates) before they are added, so neither retriever's raw 
 unbounded, cosine sits in a narrow band) decides the mix. Reciprocal-rank fusion throws the
 score gaps away, which is why it falls below BM25 alone on KorQuAD. The two retrievers weigh
 the same by default.
+
+Reranking (optional, a catalog model of kind `rerank`) reorders the top fused hits by a
+cross-encoder's scores. It only ever improves an order retrieval already has, so when the
+reranker fails — down, too slow, refused by policy — the fused order is returned and the result
+says why, rather than the retrieval failing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gureum.errors import InvalidRequest
+from gureum.errors import GureumError, InvalidRequest
 from gureum.knowledge import index, lexical
 from gureum.knowledge.collections import Collection, scope
 from gureum.knowledge.embedders import Embedder
+
+log = logging.getLogger("gureum.knowledge")
 
 Mode = Literal["hybrid", "lexical", "dense"]
 CANDIDATES = 50  # per retriever, before fusion
@@ -34,6 +42,7 @@ class Options:
     w_lexical: float = 1.0
     w_dense: float = 1.0
     sentences: bool = True  # dense score = best sentence of the chunk (else the chunk vector)
+    reranker: str | None = None  # a rerank model for this call instead of the collection's
 
     def weights(self) -> tuple[float, float]:
         if self.mode == "lexical":
@@ -67,3 +76,42 @@ async def retrieve(
         k=options.k, candidates=max(options.candidates, options.k), w_lexical=w_lex, w_dense=w_dense,
         sentences=options.sentences,
     )
+
+
+class Rerank(Protocol):
+    """Scores `hits` against `query` with the rerank model `model`, under the caller's governance
+    (which deployments it may use, what text may leave for them). Returns hit index -> score for
+    the hits it scored; a hit it did not send keeps its fused place."""
+
+    async def __call__(self, col: Collection, model: str, query: str, hits: list[index.Hit]) -> dict[int, float]: ...
+
+
+@dataclass(slots=True)
+class Retrieved:
+    hits: list[index.Hit]
+    rerank_scores: dict[int, float] = field(default_factory=dict)  # chunk id -> the reranker's score
+    rerank: dict[str, Any] | None = None  # what reranking did (None: not asked for)
+
+
+async def rerank(col: Collection, model: str, query: str, hits: list[index.Hit], k: int, score: Rerank) -> Retrieved:
+    """The top `k` of `hits` (fused order) after the rerank model reordered the collection's
+    `rerank_candidates` best of them (any further hits follow in fused order); the fused top `k`,
+    with the error in `rerank`, when the reranker fails."""
+    candidates = hits[: col.rerank_candidates]
+    report: dict[str, Any] = {"model": model, "candidates": len(candidates)}
+    try:
+        scores = await score(col, model, query, candidates)
+    except GureumError as exc:
+        error = {"code": exc.code, "message": exc.message}
+    except Exception:  # an adapter's bug must not cost the caller the fused results
+        log.exception("reranking with '%s' failed", model)
+        error = {"code": "rerank_failed", "message": f"the reranker '{model}' failed unexpectedly"}
+    else:
+        # Each slot that held a scored hit takes the next best scored one; the others stay put.
+        best = iter(sorted(scores, key=lambda i: -scores[i]))
+        order = [next(best) if i in scores else i for i in range(len(hits))][:k]
+        top = [hits[i] for i in order]
+        scored = {h.chunk_id: scores[i] for h, i in zip(top, order, strict=True) if i in scores}
+        return Retrieved(top, scored, {**report, "scored": len(scores)})
+    log.warning("reranking with '%s' failed (%s); fused order kept", model, error["message"])
+    return Retrieved(hits[:k], rerank={**report, "error": error})

@@ -3,7 +3,7 @@ retrieval for a principal — what the API routes and the flow's retrieve stage 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,7 +14,7 @@ from gureum.flow.types import Principal
 from gureum.knowledge import collections, index
 from gureum.knowledge.collections import Collection
 from gureum.knowledge.embedders import Embedder, resolve
-from gureum.knowledge.retrieve import Options, retrieve
+from gureum.knowledge.retrieve import Options, Rerank, Retrieved, rerank, retrieve
 from gureum.providers.base import Provider
 
 
@@ -31,10 +31,19 @@ class KnowledgeService:
         """The caller's tenant's collection `name`; another tenant's is simply not found."""
         return await collections.get(self.engine, principal.tenant_id, name)
 
-    async def retrieve(self, principal: Principal, name: str, query: str, options: Options) -> tuple[Collection, list[index.Hit]]:
+    async def retrieve(self, principal: Principal, name: str, query: str, options: Options,
+                       score: Rerank) -> tuple[Collection, Retrieved]:
+        """The caller's hits in collection `name`, reranked by `score` when the call or the
+        collection names a reranker: its `rerank_candidates` best fused hits go to it."""
+        if options.reranker is not None:
+            collections.check_reranker(self.settings, options.reranker)
         col = await self.collection(principal, name)
-        hits = await retrieve(self.engine, col, self.embedder(col), principal.principals(), query, options)
-        return col, hits
+        model = options.reranker or col.reranker
+        wide = replace(options, k=max(options.k, col.rerank_candidates)) if model else options
+        hits = await retrieve(self.engine, col, self.embedder(col), principal.principals(), query, wide)
+        if model is None:
+            return col, Retrieved(hits)
+        return col, await rerank(col, model, query, hits, options.k, score)
 
     async def document(self, principal: Principal, col: Collection, doc_id: int, *, manage: bool = False) -> dict[str, Any]:
         """A document the caller may read (or, for a tenant admin managing, any in the collection).

@@ -23,7 +23,7 @@ from gureum.errors import (
     UpstreamTimeout,
 )
 from gureum.providers import shapes
-from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, Usage
+from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, RerankResult, Usage
 from gureum.providers.registry import register
 from gureum.providers.shapes import FinishReason
 
@@ -429,6 +429,9 @@ class AnthropicProvider:
 
     async def embed(self, inputs: list[str], model: str, *, kind: str = "passage") -> EmbedResult:
         raise InvalidRequest("Anthropic offers no embeddings; route embeddings to another provider", param="model")
+
+    async def rerank(self, query: str, documents: list[str], model: str, top_n: int | None = None) -> RerankResult:
+        raise InvalidRequest("Anthropic offers no rerank models; route reranking to another provider", param="model")
 
     async def aclose(self) -> None:
         # The HTTP client is injected and owned by the caller.

@@ -67,6 +67,14 @@ class EmbedResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class RerankResult:
+    # Input index -> relevance score (higher is more relevant), for the documents the provider
+    # scored: all of them, or its best `top_n`.
+    scores: dict[int, float]
+    usage: Usage
+
+
 class ProviderSettings(BaseModel):
     """One configured provider endpoint (the `providers:` section of gureum.yaml)."""
 
@@ -101,6 +109,11 @@ class Provider(Protocol):
 
     async def embed(self, inputs: list[str], model: str, *, kind: str = "passage") -> EmbedResult:
         """`kind` is `query` or `passage` for embedders that encode the two differently (e5)."""
+        ...
+
+    async def rerank(self, query: str, documents: list[str], model: str, top_n: int | None = None) -> RerankResult:
+        """Score `documents` against `query` with a rerank (cross-encoder) model; `top_n` asks for
+        only the best ones. Adapters whose provider has no rerank models raise `InvalidRequest`."""
         ...
 
     async def aclose(self) -> None: ...

@@ -31,7 +31,7 @@ from gureum.errors import (
     UpstreamTimeout,
 )
 from gureum.providers import shapes
-from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, Usage
+from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, RerankResult, Usage
 from gureum.providers.registry import register
 from gureum.providers.shapes import FinishReason
 from gureum.tokens import estimate_tokens
@@ -536,6 +536,10 @@ class BedrockProvider:
             # Cohere's body has no count; Bedrock's header does. Estimate if a proxy dropped it.
             tokens += header or sum(estimate_tokens(t) for t in inputs[start : start + 96])
         return EmbedResult(vectors=vectors, usage=Usage(prompt_tokens=tokens))
+
+    async def rerank(self, query: str, documents: list[str], model: str, top_n: int | None = None) -> RerankResult:
+        raise InvalidRequest("Bedrock's Rerank API (bedrock-agent-runtime) is not mapped; route reranking to "
+                             "another provider", param="model")
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -37,7 +37,7 @@ from gureum.errors import (
     UpstreamTimeout,
 )
 from gureum.providers import shapes
-from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, Usage
+from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, RerankResult, Usage
 from gureum.providers.registry import register
 from gureum.providers.shapes import FinishReason
 from gureum.tokens import estimate_tokens
@@ -464,6 +464,10 @@ class GeminiProvider:
         return EmbedResult(
             vectors=vectors, usage=Usage(prompt_tokens=counted or sum(estimate_tokens(t) for t in inputs))
         )
+
+    async def rerank(self, query: str, documents: list[str], model: str, top_n: int | None = None) -> RerankResult:
+        # Vertex AI's ranking API is a separate service (Discovery Engine), not a model behind this SDK.
+        raise InvalidRequest("Gemini has no rerank models; route reranking to another provider", param="model")
 
     async def aclose(self) -> None:
         # Closes only what the SDK made for itself (its idle sync client); the injected httpx

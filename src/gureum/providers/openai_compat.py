@@ -3,6 +3,12 @@
 The servers differ only in small ways, so the differences are a declarative parameter table in
 `options` (see `ParamTable`), not code: rename a parameter, drop one the server rejects, fill a
 default, clamp a range. Azure is selected by setting `api_version`.
+
+Reranking speaks the de-facto `/rerank` of these servers (Cohere's and Jina's shape, which vLLM,
+Infinity, LocalAI and Cohere-compatible servers expose): `{model, query, documents, top_n}` in,
+`{results: [{index, relevance_score}], usage | meta}` out. Its path and field names are the
+table's `rerank` entry, so Hugging Face TEI (`{query, texts}` in, `[{index, score}]` out) is
+configuration too.
 """
 
 from __future__ import annotations
@@ -16,10 +22,26 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from gureum.errors import UpstreamError, UpstreamRateLimited, UpstreamRejected, UpstreamTimeout
-from gureum.providers.base import ChatResult, EmbedResult, ProviderSettings, Usage
+from gureum.providers.base import ChatResult, EmbedResult, ProviderSettings, RerankResult, Usage
 from gureum.providers.registry import register
 from gureum.providers.shapes import usage_chunk
 from gureum.tokens import estimate_messages, estimate_tokens
+
+
+class RerankTable(BaseModel):
+    """`options.rerank` of an OpenAI-compatible provider: where its rerank endpoint is and how its
+    body differs from Cohere's."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(
+        default="rerank",
+        description="Relative to base_url (`rerank` → …/v1/rerank for base_url …/v1); a leading `/` starts at the "
+        "server's root (`/rerank` for Infinity or TEI behind a base_url that ends in /v1).",
+    )
+    rename: dict[str, str] = Field(
+        default_factory=dict, description="Field → this server's name (TEI: documents → texts)."
+    )
+    drop: list[str] = Field(default_factory=list, description="Fields this server rejects (TEI: model, top_n).")
 
 
 class ParamTable(BaseModel):
@@ -31,6 +53,16 @@ class ParamTable(BaseModel):
     defaults: dict[str, Any] = Field(default_factory=dict, description="Values sent when the client sends none.")
     clamp: dict[str, tuple[float, float]] = Field(default_factory=dict, description="Numeric ranges to clamp into.")
     stream_usage: bool = Field(default=True, description="Ask for usage in streams (stream_options.include_usage).")
+    rerank: RerankTable = Field(default_factory=RerankTable, description="The rerank endpoint and its field names.")
+
+
+def _rewrite(body: dict[str, Any], rename: dict[str, str], drop: list[str]) -> dict[str, Any]:
+    for src, dst in rename.items():
+        if src in body:
+            body[dst] = body.pop(src)
+    for key in drop:
+        body.pop(key, None)
+    return body
 
 
 @contextmanager
@@ -62,11 +94,15 @@ def error_from_response(name: str, status: int, raw: bytes) -> UpstreamError:
     return UpstreamRejected(text, upstream_status=status)
 
 
-def _parse(name: str, raw: bytes) -> dict[str, Any]:
+def _json(name: str, raw: bytes) -> Any:
     try:
-        data = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise UpstreamError(f"provider '{name}' answered with something that is not JSON") from None
+
+
+def _parse(name: str, raw: bytes) -> dict[str, Any]:
+    data = _json(name, raw)
     if not isinstance(data, dict):
         raise UpstreamError(f"provider '{name}' answered with an unexpected JSON shape")
     return data
@@ -89,6 +125,8 @@ class OpenAICompatible:
                 headers["authorization"] = f"Bearer {settings.api_key}"
         self.headers = headers
         self.timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+        # RFC 3986 joining against base + "/": a relative path extends base_url, "/path" replaces its path.
+        self.rerank_url = str(httpx.URL(f"{base}/").join(self.table.rerank.path))
 
     def _url(self, path: str, model: str) -> str:
         if self.azure:
@@ -97,26 +135,22 @@ class OpenAICompatible:
 
     def _body(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         t = self.table
-        out = {**t.defaults, **body, "model": model}
-        for src, dst in t.rename.items():
-            if src in out:
-                out[dst] = out.pop(src)
-        for key in t.drop:
-            out.pop(key, None)
+        out = _rewrite({**t.defaults, **body, "model": model}, t.rename, t.drop)
         for key, (lo, hi) in t.clamp.items():
             if isinstance(out.get(key), (int, float)):
                 out[key] = min(hi, max(lo, out[key]))
         return out
 
-    async def _post(self, path: str, model: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """One non-streaming call: the JSON object answered, or the gureum error for the failure."""
+    async def _request(self, url: str, payload: dict[str, Any]) -> bytes:
+        """One non-streaming call: the body answered, or the gureum error for the failure."""
         with map_errors(self.name):
-            r = await self.http.post(
-                self._url(path, model), content=orjson.dumps(payload), headers=self.headers, timeout=self.timeout
-            )
+            r = await self.http.post(url, content=orjson.dumps(payload), headers=self.headers, timeout=self.timeout)
         if r.status_code >= 400:
             raise error_from_response(self.name, r.status_code, r.content)
-        return _parse(self.name, r.content)
+        return r.content
+
+    async def _post(self, path: str, model: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return _parse(self.name, await self._request(self._url(path, model), payload))
 
     async def chat(self, body: dict[str, Any], model: str) -> ChatResult:
         payload = self._body(body, model)
@@ -190,8 +224,35 @@ class OpenAICompatible:
             usage.prompt_tokens = sum(estimate_tokens(t) for t in inputs)
         return EmbedResult(vectors, usage)
 
+    async def rerank(self, query: str, documents: list[str], model: str, top_n: int | None = None) -> RerankResult:
+        t = self.table.rerank
+        body: dict[str, Any] = {"model": model, "query": query, "documents": documents}
+        if top_n is not None:
+            body["top_n"] = top_n
+        data = _json(self.name, await self._request(self.rerank_url, _rewrite(body, t.rename, t.drop)))
+        rows: Any = data.get("results") if isinstance(data, dict) else data
+        try:
+            # Cohere and Jina call it relevance_score, TEI score.
+            scores = {int(r["index"]): float(r.get("relevance_score", r.get("score"))) for r in rows}
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UpstreamError(f"provider '{self.name}' returned malformed rerank results") from None
+        if any(not 0 <= i < len(documents) for i in scores):
+            raise UpstreamError(f"provider '{self.name}' ranked a document it was not sent")
+        tokens = _rerank_tokens(data) or sum(estimate_tokens(query) + estimate_tokens(d) for d in documents)
+        return RerankResult(scores, Usage(prompt_tokens=tokens))
+
     async def aclose(self) -> None:
         return None
+
+
+def _rerank_tokens(data: Any) -> int:
+    """The input tokens a rerank answer reports: `usage` (vLLM, Jina, Infinity) or Cohere's
+    `meta.tokens`; 0 when it reports none (TEI), and the caller estimates."""
+    if not isinstance(data, dict):
+        return 0
+    usage = data.get("usage") or {}
+    meta = (data.get("meta") or {}).get("tokens") or {}
+    return int(usage.get("prompt_tokens") or usage.get("total_tokens") or meta.get("input_tokens") or 0)
 
 
 def _estimate(body: dict[str, Any], data: dict[str, Any]) -> Usage:

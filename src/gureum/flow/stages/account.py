@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gureum.errors import GureumError
 from gureum.flow.pipeline import finally_stream
 from gureum.flow.types import Context, Next, Reply
 from gureum.governance.recorder import Recorder
 from gureum.metrics import COST, LATENCY, REQUESTS, TOKENS
+from gureum.providers.base import Usage
+
+if TYPE_CHECKING:
+    from gureum.routing.catalog import Deployment
 
 
 def ledger_row(ctx: Context) -> dict[str, Any]:
@@ -40,6 +44,24 @@ def ledger_row(ctx: Context) -> dict[str, Any]:
         "error_code": ctx.error_code,
         "cache": ctx.cache,
         "route": ctx.route or None,
+    }
+
+
+def sub_call_row(
+    ctx: Context, purpose: str, model: str, dep: Deployment, usage: Usage, latency_ms: float, route: dict[str, Any]
+) -> dict[str, Any]:
+    """The ledger row of a model call a stage makes for the request besides its answer (a context
+    summary, a rerank): a row of its own, under the request id with `:<purpose>` appended, so usage
+    and cost reports count it while the request's row stays the answer's."""
+    p = ctx.principal
+    return {
+        "ts": datetime.now(UTC), "request_id": f"{ctx.request_id}:{purpose}",
+        "tenant_id": p.tenant_id if p else "", "user_id": p.user_id if p else None,
+        "key_id": p.key_id if p else None, "endpoint": ctx.endpoint.value, "model": model,
+        "deployment": dep.id, "provider": dep.settings.provider, "region": dep.region,
+        "input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
+        "cached_tokens": usage.cached_tokens, "tokens_saved": 0, "cost": dep.cost(usage), "cost_saved": 0.0,
+        "latency_ms": round(latency_ms, 3), "status": 200, "error_code": None, "cache": None, "route": route,
     }
 
 

@@ -19,13 +19,13 @@ import asyncio
 import hashlib
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from gureum.cache.lru import TtlLru
 from gureum.economy.context import compact, split_turns, transcript
 from gureum.economy.settings import ContextBudget, EconomySettings
 from gureum.flow.pipeline import finally_stream
+from gureum.flow.stages.account import sub_call_row
 from gureum.flow.types import Context, Endpoint, Next, Reply
 from gureum.governance.recorder import Recorder
 from gureum.providers.base import Usage
@@ -174,14 +174,5 @@ class FitContext:
     def _ledger(self, ctx: Context, dep: Deployment, usage: Usage, latency_ms: float) -> None:
         if self.recorder is None:
             return
-        p = ctx.principal
-        self.recorder.submit(ledger={
-            "ts": datetime.now(UTC), "request_id": f"{ctx.request_id}:summary",
-            "tenant_id": p.tenant_id if p else "", "user_id": p.user_id if p else None,
-            "key_id": p.key_id if p else None, "endpoint": ctx.endpoint.value, "model": SUMMARY_MODEL,
-            "deployment": dep.id, "provider": dep.settings.provider, "region": dep.region,
-            "input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
-            "cached_tokens": usage.cached_tokens, "tokens_saved": 0, "cost": dep.cost(usage), "cost_saved": 0.0,
-            "latency_ms": round(latency_ms, 3), "status": 200, "error_code": None, "cache": None,
-            "route": {"purpose": "context summary", "for": ctx.request_id},
-        })
+        route = {"purpose": "context summary", "for": ctx.request_id}
+        self.recorder.submit(ledger=sub_call_row(ctx, "summary", SUMMARY_MODEL, dep, usage, latency_ms, route))

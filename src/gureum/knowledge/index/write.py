@@ -85,12 +85,14 @@ async def list_collections(engine: AsyncEngine, tenant_id: str) -> list[dict[str
 
 
 async def update_collection(engine: AsyncEngine, collection_id: str, changes: dict[str, Any]) -> None:
-    allowed = {"description", "residency", "default_acl", "pii_policy", "answer_model"}
+    """`settings` (a JSON object text) is merged into the stored object, key by key."""
+    typed = {"default_acl": "{k} = CAST(:{k} AS text[])", "settings": "{k} = {k} || CAST(:{k} AS jsonb)"}
+    allowed = {"description", "residency", "default_acl", "pii_policy", "answer_model", "settings"}
     sets = []
     for k in changes:
         if k not in allowed:
             raise ValueError(k)
-        sets.append(f"{k} = CAST(:{k} AS text[])" if k == "default_acl" else f"{k} = :{k}")
+        sets.append(typed.get(k, "{k} = :{k}").format(k=k))
     if not sets:
         return
     async with engine.begin() as conn:

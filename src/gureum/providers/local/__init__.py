@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from gureum.errors import InvalidRequest
-from gureum.providers.base import ChatResult, EmbedResult, ProviderSettings
+from gureum.providers.base import ChatResult, EmbedResult, ProviderSettings, RerankResult
 from gureum.providers.local.chat import CHAT_MODEL, LlamaChat, local_chat_available
 from gureum.providers.local.embed import EMBED_MODEL, E5Embedder
 from gureum.providers.registry import register
@@ -56,6 +56,11 @@ class LocalProvider:
 
     async def embed(self, inputs: list[str], model: str, *, kind: str = "passage") -> EmbedResult:
         return await self._embedder(model).embed(inputs, kind=kind)
+
+    async def rerank(self, query: str, documents: list[str], model: str, top_n: int | None = None) -> RerankResult:
+        # No cross-encoder ships in a PyPI package that works offline (see the README).
+        raise InvalidRequest("the local provider has no rerank model; route reranking to a rerank server",
+                             param="model")
 
     async def aclose(self) -> None:
         return None
