@@ -108,16 +108,14 @@ def test_no_overlap_when_asked_for_none() -> None:
 
 
 def test_english_paragraph_uses_the_punctuation_rule_and_no_kiwi(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(chunking, "_kiwi", None)
+    def no_kiwi() -> None:
+        raise AssertionError("Kiwi is used only when Korean text needs it")
+
+    monkeypatch.setattr(chunking, "analyser", no_kiwi)
     text = "Access is granted per role. Reviews happen quarterly! Are logs kept? Yes, for one year."
     chunks = run(doc(Block(P, text)), max_tokens=8, overlap=0, token_count=words)
     assert [c.text for c in chunks] == ["Access is granted per role. Reviews happen quarterly!",
                                         "Are logs kept? Yes, for one year."]
-    assert chunking._kiwi is None  # Kiwi's model is loaded only when Korean text needs it
-
-
-def test_kiwi_is_created_once() -> None:
-    assert chunking._kiwi_instance() is chunking._kiwi_instance()
 
 
 def test_table_stays_whole_when_it_fits_and_splits_by_rows_when_not() -> None:

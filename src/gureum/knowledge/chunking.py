@@ -20,16 +20,11 @@ Policy:
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import TYPE_CHECKING
-
 from gureum.knowledge.documents import Block, BlockKind, ChunkDraft, ParsedDocument
-
-if TYPE_CHECKING:
-    from kiwipiepy import Kiwi
+from gureum.korean import analyser
 
 __all__ = ["chunk", "document_text"]
 
@@ -41,21 +36,6 @@ _KOREAN_SHARE = 0.3
 # The end of a sentence outside Korean: terminal punctuation, closing quotes/brackets, a space.
 _SENTENCE_END = re.compile(r"[.!?。！？…]+[\"'”’)\]]*\s+")
 _WORD = re.compile(r"\S+")
-
-_kiwi: Kiwi | None = None
-_kiwi_lock = threading.Lock()
-
-
-def _kiwi_instance() -> Kiwi:
-    # Loading Kiwi's model takes seconds: once per process, and only when Korean text needs it.
-    global _kiwi
-    with _kiwi_lock:
-        if _kiwi is None:
-            from kiwipiepy import Kiwi
-
-            _kiwi = Kiwi()
-        return _kiwi
-
 
 def document_text(doc: ParsedDocument | Sequence[Block]) -> str:
     """The text chunk offsets index into: block texts joined by a blank line."""
@@ -177,7 +157,7 @@ class _Cutter:
         body = self.text[start:end]
         if _is_korean(body):
             # Top-level sentences are all we cut at; skipping sub-sentences (quotes) halves the time.
-            starts = [s.start for s in _kiwi_instance().split_into_sents(body, return_sub_sents=False)]
+            starts = [s.start for s in analyser().split_into_sents(body, return_sub_sents=False)]
         else:
             starts = [m.end() for m in _SENTENCE_END.finditer(body)]
         result = []

@@ -33,15 +33,18 @@ def build(w: E5Weights) -> onnx.ModelProto:
         nodes.append(helper.make_node(op, inputs, [out], domain=domain, **attrs))
         return out
 
-    def linear(x: str, prefix: str, rows: int, cols: int) -> str:
-        q = w.q4(prefix + ".w", rows, cols)
+    def linear(x: str, prefixes: list[str], rows: int, cols: int, out: str) -> str:
+        """x @ W.T + b; several matrices of the same input are stacked into one matmul."""
+        qs = [w.q4(p + ".w", rows, cols) for p in prefixes]
+        nibbles = np.concatenate([q.nibbles for q in qs])
         # MatMulNBits packs weights 2i and 2i+1 of a block into one byte, low nibble first.
-        packed = (q.nibbles[:, :, 0::2] | (q.nibbles[:, :, 1::2] << 4)).astype(np.uint8)
+        packed = (nibbles[:, :, 0::2] | (nibbles[:, :, 1::2] << 4)).astype(np.uint8)
+        scales = np.concatenate([q.scales for q in qs]).reshape(-1)
+        bias = np.concatenate([w.f32(p + ".b", rows) for p in prefixes])
         return node(
-            "MatMulNBits",
-            [x, const(prefix + ".packed", packed), const(prefix + ".scales", q.scales.reshape(-1)), "", "",
-             const(prefix + ".b", w.f32(prefix + ".b", rows))],
-            prefix + ".out", domain="com.microsoft", K=cols, N=rows, bits=4, block_size=QK, accuracy_level=ACCURACY_INT8,
+            "MatMulNBits", [x, const(out + ".packed", packed), const(out + ".scales", scales), "", "", const(out + ".b", bias)],
+            out, domain="com.microsoft", K=cols, N=rows * len(prefixes), bits=4, block_size=QK,
+            accuracy_level=ACCURACY_INT8,
         )
 
     def layer_norm(x: str, prefix: str, out: str) -> str:
@@ -54,16 +57,19 @@ def build(w: E5Weights) -> onnx.ModelProto:
     x = layer_norm("x0", "emb.ln", "x")
     for n in range(w.layers):
         p = f"l{n}"
-        q, k, v = (node("Reshape", [linear(x, f"{p}.{m}", H, H), split_heads], f"{p}.{m}4") for m in "qkv")
+        # One matmul for the three projections: the input is quantised once and the kernel runs wider.
+        qkv = linear(x, [f"{p}.q", f"{p}.k", f"{p}.v"], H, H, f"{p}.qkv")
+        nodes.append(helper.make_node("Split", [qkv], [f"{p}.{m}" for m in "qkv"], axis=-1, num_outputs=3))
+        q, k, v = (node("Reshape", [f"{p}.{m}", split_heads], f"{p}.{m}4") for m in "qkv")
         scores = node("MatMul", [node("Transpose", [q], f"{p}.qt", perm=[0, 2, 1, 3]),
                                  node("Transpose", [k], f"{p}.kt", perm=[0, 2, 3, 1])], f"{p}.s")
         probs = node("Softmax", [node("Add", [node("Mul", [scores, scale], f"{p}.ss"), "mask"], f"{p}.sm")], f"{p}.p",
                      axis=-1)
         ctx = node("MatMul", [probs, node("Transpose", [v], f"{p}.vt", perm=[0, 2, 1, 3])], f"{p}.c")
         ctx = node("Reshape", [node("Transpose", [ctx], f"{p}.ct", perm=[0, 2, 1, 3]), merge_heads], f"{p}.ctx")
-        x = layer_norm(node("Add", [x, linear(ctx, f"{p}.ao", H, H)], f"{p}.r1"), f"{p}.aln", f"{p}.x1")
-        hidden = node("Gelu", [linear(x, f"{p}.fi", w.ffn, H)], f"{p}.g", domain="com.microsoft")
-        x = layer_norm(node("Add", [x, linear(hidden, f"{p}.fo", H, w.ffn)], f"{p}.r2"), f"{p}.oln", f"{p}.x2")
+        x = layer_norm(node("Add", [x, linear(ctx, [f"{p}.ao"], H, H, f"{p}.ao.out")], f"{p}.r1"), f"{p}.aln", f"{p}.x1")
+        hidden = node("Gelu", [linear(x, [f"{p}.fi"], w.ffn, H, f"{p}.fi.out")], f"{p}.g", domain="com.microsoft")
+        x = layer_norm(node("Add", [x, linear(hidden, [f"{p}.fo"], H, w.ffn, f"{p}.fo.out")], f"{p}.r2"), f"{p}.oln", f"{p}.x2")
     pooled = node("ReduceSum", [node("Mul", [x, "weights"], "weighted"), const("seq_axis", np.array([1], np.int64))],
                   "pooled", keepdims=0)
     graph = helper.make_graph(
@@ -74,4 +80,4 @@ def build(w: E5Weights) -> onnx.ModelProto:
         [helper.make_tensor_value_info(pooled, TensorProto.FLOAT, ["batch", H])],
         inits,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("com.microsoft", 1)])
