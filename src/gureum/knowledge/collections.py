@@ -186,7 +186,7 @@ async def of_tenant(engine: AsyncEngine, tenant_id: str) -> list[Collection]:
 
 
 async def update(engine: AsyncEngine, settings: Settings, col: Collection, changes: dict[str, Any]) -> Collection:
-    rerank = {k: changes.pop(k) for k in ("reranker", "rerank_candidates") if k in changes}
+    rerank: dict[str, Any] = {k: changes.pop(k) for k in ("reranker", "rerank_candidates") if k in changes}
     if rerank:
         changes["settings"] = orjson.dumps(_rerank_settings(settings, rerank)).decode()
     if "default_acl" in changes:

@@ -9,6 +9,8 @@ attention mask for padding and per-token pooling weights, and returns the mean-p
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -29,7 +31,7 @@ def build(w: E5Weights) -> onnx.ModelProto:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
         return name
 
-    def node(op: str, inputs: list[str], out: str, domain: str = "", **attrs: object) -> str:
+    def node(op: str, inputs: list[str], out: str, domain: str = "", **attrs: Any) -> str:
         nodes.append(helper.make_node(op, inputs, [out], domain=domain, **attrs))
         return out
 
