@@ -13,13 +13,18 @@ Two kinds of vectors (`--vectors`):
              covariances of the shared KorQuAD and SQuAD sentence vectors, with real e5 query
              vectors of the datasets' questions as queries.
 
+After the load the large ACL sets get their own HNSW indexes (`index.maintain_set_indexes`, as
+ingestion does), and each `--ef` is measured twice in the same run: with the default dense plan
+(`plan: planned` — own indexes, exact scoring of small readable shares) and with the shared
+collection-wide index alone, filtered by ACL (`plan: shared`, what every query did before).
+
 Reported: p50/p99 of `index.search` (BM25 top-50 + ANN top-50 + best-sentence scoring + fusion in
 one statement, k=10) on a second pass over the queries (the first pass, `cold_p50_ms`, reads the
-working set into the page cache); ANN recall@10 of the filtered HNSW scan against exact filtered
+working set into the page cache); ANN recall@10 of the dense candidates against exact filtered
 search, both for the ANN's own top 10 and for the 50 candidates search() scores exactly.
 
     python bench/query_latency.py --chunks 100000 [--chunks 1000000] [--queries 300] [--ef 100 ...]
-        [--vectors isotropic|e5] [--keep]
+        [--vectors isotropic|e5] [--keep] [--plans planned,shared]
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from gureum.config import load_settings
 from gureum.errors import NotFound
 from gureum.knowledge import collections, index
 from gureum.knowledge.documents import ChunkDraft
+from gureum.knowledge.index import dense
 from gureum.store import open_store
 
 DIMS = 384
@@ -170,10 +176,12 @@ async def load(engine, col: collections.Collection, corpus: Corpus, n: int, batc
     return load_s
 
 
-async def measure(engine, col: collections.Collection, corpus: Corpus, queries: int, ef: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+async def measure(engine, col: collections.Collection, qv: np.ndarray, qterms: list[list[str]], ef: int,  # type: ignore[no-untyped-def]
+                  own: bool) -> dict[str, object]:
     scope = collections.scope(col, PRINCIPALS)
-    qv = corpus.query_vectors(queries)
-    qterms = [list(c)[:4] for c in corpus.terms(queries)]
+    queries = len(qv)
+    # "shared" is the search as it was before plans: the collection-wide index for every query.
+    how = {"own_indexes": own, "exact_max": dense.EXACT_MAX if own else 0}
     passes: list[list[float]] = [[], []]
     # The first pass reads what the queries need from disk into the page cache; the second is
     # the steady state of a server whose working set fits in memory.
@@ -181,21 +189,24 @@ async def measure(engine, col: collections.Collection, corpus: Corpus, queries: 
         for i in range(queries):
             t = time.perf_counter()
             hits = await index.search(engine, scope, terms=qterms[i], query_vector=qv[i], k=10, candidates=50,
-                                      w_lexical=1.0, w_dense=1.0, ef_search=ef)
+                                      w_lexical=1.0, w_dense=1.0, ef_search=ef, **how)
             lat.append((time.perf_counter() - t) * 1000)
             assert len(hits) == 10
     cold, lat = passes
     recall, recall_cand = [], []
     for i in range(min(100, queries)):
         exact = set(await index.exact_dense(engine, scope, qv[i], 10))
-        ann = await index.ann_dense(engine, scope, qv[i], 50, ef_search=ef)
+        ann = await index.ann_dense(engine, scope, qv[i], 50, ef_search=ef, **how)
         recall.append(len(set(ann[:10]) & exact) / 10)
         # What search() ranks by: it scores all 50 ANN candidates exactly, so the exact top-10
         # come out on top whenever they are among the candidates.
         recall_cand.append(len(set(ann) & exact) / 10)
     readable = await index.readable_chunk_count(engine, scope)
+    plan = await index.dense_plan(engine, scope, **how)
     arr = np.asarray(lat)
-    return {"p50_ms": round(float(np.percentile(arr, 50)), 2), "p99_ms": round(float(np.percentile(arr, 99)), 2),
+    return {"plan": "planned" if own else "shared",
+            "dense_parts": {"own_indexes": len(plan.own), "exact_sets": len(plan.exact), "shared_sets": len(plan.shared)},
+            "p50_ms": round(float(np.percentile(arr, 50)), 2), "p99_ms": round(float(np.percentile(arr, 99)), 2),
             "cold_p50_ms": round(float(np.percentile(cold, 50)), 2),
             "mean_ms": round(float(arr.mean()), 2), "ann_recall@10": round(float(np.mean(recall)), 4),
             "ann_recall@10_in_50_candidates": round(float(np.mean(recall_cand)), 4),
@@ -210,6 +221,8 @@ async def main() -> None:
     ap.add_argument("--vectors", choices=["isotropic", "e5"], default="isotropic",
                     help="isotropic topic clusters, or vectors with the statistics of real e5 embeddings")
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/retrieval"))
+    ap.add_argument("--plans", default="planned,shared",
+                    help="dense plans to measure: planned (own set indexes, exact small shares), shared (one index)")
     ap.add_argument("--keep", action="store_true",
                     help="load into a fixed database under bench/.work once and reuse it on later runs")
     args = ap.parse_args()
@@ -228,10 +241,18 @@ async def main() -> None:
             except NotFound:
                 col = await collections.create(store.engine, settings, "bench", name)
                 load_rate = round(n / await load(store.engine, col, corpus, n))
+            t = time.perf_counter()
+            built = await index.maintain_set_indexes(store.engine)
+            if built.built:
+                print(f"  own HNSW indexes of {len(built.built)} ACL sets in {time.perf_counter() - t:.0f}s",
+                      file=sys.stderr, flush=True)
+            qv = corpus.query_vectors(args.queries)
+            qterms = [list(c)[:4] for c in corpus.terms(args.queries)]
             for ef in args.ef or [100]:
-                res = await measure(store.engine, col, corpus, args.queries, ef)
-                print({"chunks": n, "ef_search": ef, "load_chunks_per_s": load_rate, **res,
-                       "machine": f"{platform.node()} {os.cpu_count()} cpu"}, flush=True)
+                for plan in args.plans.split(","):
+                    res = await measure(store.engine, col, qv, qterms, ef, own=plan == "planned")
+                    print({"chunks": n, "ef_search": ef, "load_chunks_per_s": load_rate, **res,
+                           "machine": f"{platform.node()} {os.cpu_count()} cpu"}, flush=True)
     finally:
         await store.close()
 

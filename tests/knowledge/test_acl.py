@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import openai
+import psycopg
 import pytest
 
 from tests.conftest import ADMIN_KEY
@@ -31,27 +32,44 @@ PUBLIC = [
 QUERY = "대표이사 연봉 협상 결과 회의록"
 
 
-@pytest.fixture(scope="module")
-def env(database_url: str, upstream: tuple[FakeOpenAI, str],
+@pytest.fixture(scope="module", params=["exact", "own_indexes"])
+def env(request: pytest.FixtureRequest, database_url: str, upstream: tuple[FakeOpenAI, str],
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The whole suite runs under both dense plans a small collection can take: exact scoring
+    (the default at this size) and one HNSW index per ACL set, as a large collection has."""
     from gureum.app import create_app
+    from gureum.knowledge.index import dense, set_indexes
 
     fake, url = upstream
+    mode = request.param
     settings = kn_gateway_settings(database_url, url, tmp_path_factory.mktemp("acl"))
-    with serve_app(create_app(settings)) as base:
+    with pytest.MonkeyPatch.context() as patch, serve_app(create_app(settings)) as base:
+        if mode == "own_indexes":
+            patch.setattr(dense, "EXACT_MAX", 0)
+            patch.setattr(set_indexes, "OWN_INDEX_MIN", 1)
         api = Api(base)
         keys = {
-            "admin": api.key(ADMIN_KEY, "acme", "admin", user="root-of-acme"),
-            "bob": api.key(ADMIN_KEY, "acme", user="bob", groups=["eng"]),
-            "hana": api.key(ADMIN_KEY, "acme", user="hana", groups=["hr"]),
-            "other": api.key(ADMIN_KEY, "globex", "admin", user="eve"),
+            "admin": api.key(ADMIN_KEY, f"acme-{mode}", "admin", user="root-of-acme"),
+            "bob": api.key(ADMIN_KEY, f"acme-{mode}", user="bob", groups=["eng"]),
+            "hana": api.key(ADMIN_KEY, f"acme-{mode}", user="hana", groups=["hr"]),
+            "other": api.key(ADMIN_KEY, f"globex-{mode}", "admin", user="eve"),
         }
         r = api.call("POST", "/v1/collections", keys["admin"], {"name": "wiki", "default_acl": ["*"]})
         assert r.status_code == 201, r.text  # type: ignore[attr-defined]
         docs = [{"uri": u, "text": t, "title": u} for u, t in PUBLIC]
         r = api.call("POST", "/v1/collections/wiki/documents", keys["admin"], {"documents": docs})
         assert r.status_code == 200 and r.json()["added"] == 6, r.text  # type: ignore[attr-defined]
-        yield {"api": api, "keys": keys, "fake": fake, "base": base}
+        yield {"api": api, "keys": keys, "fake": fake, "base": base, "mode": mode, "database_url": database_url}
+
+
+def _own_indexes(env: dict[str, Any]) -> int:
+    """Valid own indexes of the ACL sets of this run's collection."""
+    with psycopg.connect(env["database_url"]) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM acl_sets s JOIN collections col ON col.id = s.collection_id "
+            "JOIN pg_class c ON c.relname = 'chunks_hnsw_set_' || s.id JOIN pg_index i ON i.indexrelid = c.oid "
+            "WHERE col.tenant_id = %s AND i.indisvalid", (f"acme-{env['mode']}",)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _retrieve(env: dict[str, Any], who: str, k: int = 5) -> dict[str, Any]:
@@ -69,6 +87,8 @@ def secret(env: dict[str, Any]) -> dict[str, Any]:
     assert r.status_code == 200 and r.json()["added"] == 1, r.text
     hana = _retrieve(env, "hana")
     doc_id = next(h["document_id"] for h in hana["data"] if h["uri"] == "hr/salary.txt")
+    # The public set and the secret's set each have their own index in that mode, none in the other.
+    assert _own_indexes(env) == (2 if env["mode"] == "own_indexes" else 0)
     return {"before": before, "doc_id": doc_id}
 
 

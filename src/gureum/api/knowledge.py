@@ -307,6 +307,7 @@ async def set_acl(name: str, doc_id: int, request: Request) -> dict[str, Any]:
         raise NotFound(f"no document {doc_id} in collection '{name}'", param="document_id")
     # Cached answers may quote this document to callers who just lost access.
     await bump_collection(col.name, engine)
+    await index.maintain_set_indexes(engine)
     await audited(request, principal, "knowledge.document.acl", f"document:{name}/{doc_id}", {"acl": acl})
     return _doc_json(await svc.document(principal, col, doc_id, manage=True))
 
@@ -319,6 +320,7 @@ async def delete_document(name: str, doc_id: int, request: Request) -> dict[str,
     if not await index.delete_document(engine, col.id, doc_id):
         raise NotFound(f"no document {doc_id} in collection '{name}'", param="document_id")
     await bump_collection(col.name, engine)
+    await index.maintain_set_indexes(engine)
     await audited(request, principal, "knowledge.document.delete", f"document:{name}/{doc_id}", {})
     return {"id": doc_id, "object": "document.deleted", "deleted": True}
 

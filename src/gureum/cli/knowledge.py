@@ -70,6 +70,8 @@ def ingest(
                 elif event == "chunks":
                     chunks += n
                     bar.update(task, chunks=chunks)
+                elif event == "set_index":
+                    bar.update(task, description=f"HNSW index of an ACL set ({n:,} chunks)")
 
             report = await ingest_source(store.engine, col, emb, source, sync=sync, progress=progress)
         return report.as_dict()

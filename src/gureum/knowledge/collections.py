@@ -201,6 +201,7 @@ async def update(engine: AsyncEngine, settings: Settings, col: Collection, chang
 async def delete(engine: AsyncEngine, col: Collection) -> None:
     await index.delete_collection(engine, col.id)
     await bump_collection(col.name, engine)
+    await index.maintain_set_indexes(engine)  # the own indexes of its ACL sets go too
 
 
 def scope(col: Collection, principals: list[str] | tuple[str, ...]) -> index.Scope:

@@ -43,7 +43,9 @@ log = logging.getLogger("gureum.knowledge")
 BATCH_UNITS = 128  # sentences per embedding batch
 BATCH_DOCS = 32
 
-Progress = Callable[[str, int], None]  # (event, amount): "total", "skipped", "indexed", "failed", "chunks", "deleted"
+# (event, amount): "total", "skipped", "indexed", "failed", "chunks", "deleted", and "set_index"
+# (an ACL set of `amount` chunks is getting its own HNSW index).
+Progress = Callable[[str, int], None]
 
 
 @dataclass
@@ -217,8 +219,13 @@ class Ingestor:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        await self._maintain_set_indexes(progress)
         report.seconds += time.perf_counter() - started
         return report
+
+    async def _maintain_set_indexes(self, progress: Progress) -> None:
+        # An ACL set that grew past the threshold gets its own graph, one that shrank loses it.
+        await index.maintain_set_indexes(self.engine, on_build=lambda _set, n: progress("set_index", n))
 
     async def sync(self, current_uris: set[str], report: IngestReport, progress: Progress | None = None) -> None:
         """Remove documents whose uri the source no longer has."""
@@ -227,6 +234,7 @@ class Ingestor:
         report.deleted += await index.delete_documents_by_uri(self.engine, self.col.id, stale)
         if stale:
             await bump_collection(self.col.name, self.engine)
+            await self._maintain_set_indexes(progress or (lambda event, n: None))
         if progress:
             progress("deleted", len(stale))
 

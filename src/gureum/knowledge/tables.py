@@ -10,7 +10,8 @@ a chunk the caller cannot see.
 
 Vectors live in one `vector` column of any dimension (each collection fixes its embedder); an
 HNSW index per dimension is a partial expression index created when a collection of that
-dimension first appears (`hnsw_index_ddl`). A chunk's vector is the mean of its sentences'
+dimension first appears (`hnsw_index_ddl`); a large ACL set also gets one of its own
+(`index/set_indexes.py`), searched unfiltered by the callers who may read it. A chunk's vector is the mean of its sentences'
 vectors (`chunk_sentences`), which score the candidates.
 
 Only the `knowledge/index/` package queries these tables.
@@ -115,6 +116,7 @@ chunks = Table(
     Index("chunks_collection", "collection_id"),
     Index("chunks_document", "document_id"),
     Index("chunks_acl", "acl", postgresql_using="gin"),
+    Index("chunks_acl_set", "acl_set_id"),  # the rows of small readable sets, scored exactly
 )
 
 # Sentence vectors of each chunk ("small-to-big"): a question usually targets one sentence, and
@@ -156,14 +158,21 @@ term_stats = Table(
 )
 
 
+# Graph parameters of every HNSW index (pgvector's defaults).
+HNSW_WITH = "m = 16, ef_construction = 64"
+
+
 def hnsw_index_ddl(dimensions: int) -> str:
     """The partial HNSW index for one vector size (cosine distance)."""
     d = int(dimensions)
     return (
         f"CREATE INDEX IF NOT EXISTS chunks_embedding_hnsw_{d} ON chunks "
-        f"USING hnsw ((embedding::vector({d})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) "
+        f"USING hnsw ((embedding::vector({d})) vector_cosine_ops) WITH ({HNSW_WITH}) "
         f"WHERE dims = {d}"
     )
 
 
-__all__ = ["acl_sets", "chunk_sentences", "chunk_terms", "chunks", "collections", "documents", "hnsw_index_ddl", "term_stats"]
+__all__ = [
+    "HNSW_WITH", "acl_sets", "chunk_sentences", "chunk_terms", "chunks", "collections", "documents", "hnsw_index_ddl",
+    "term_stats",
+]

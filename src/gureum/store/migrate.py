@@ -78,6 +78,11 @@ STEPS: list[tuple[int, str, list[str]]] = [
                END; $$ LANGUAGE plpgsql""",
         ],
     ),
+    (
+        4,
+        "chunks are found by their ACL set",
+        ["CREATE INDEX IF NOT EXISTS chunks_acl_set ON chunks (acl_set_id)"],
+    ),
 ]
 
 

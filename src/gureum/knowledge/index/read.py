@@ -1,5 +1,6 @@
 """The read path: hybrid search (BM25 + ANN, fused in one statement), the exact and ANN dense
-helpers recall is measured with, and document lookups. Every read made for a caller starts from
+helpers recall is measured with, and document lookups. Where the ANN candidates come from is
+planned per query from the caller's readable ACL sets (`dense`). Every read made for a caller starts from
 `readable_chunks()`; `managed_document` is the tenant admin's lookup, tenant-scoped only.
 """
 
@@ -11,8 +12,9 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gureum.knowledge.index import dense
 from gureum.knowledge.index.scope import (
     Scope,
     readable_chunks,
@@ -29,6 +31,8 @@ B = 0.75
 # nominate candidates by themselves, which spares reading postings lists of half the index.
 ESSENTIAL_FRACTION = 0.05
 ESSENTIAL_MIN = 5000
+# HNSW candidate list size of a walk (pgvector's default is 40; every walk returns >= its LIMIT).
+EF_SEARCH = 100
 
 
 _DOC_COLS = (
@@ -103,7 +107,7 @@ class Hit:
     vector: np.ndarray | None = None
 
 
-def _search_sql(scope: Scope, with_vectors: bool, sentences: bool) -> str:
+def _search_sql(scope: Scope, plan: dense.DensePlan, with_vectors: bool, sentences: bool) -> str:
     d = int(scope.dims)
     dense_expr = (
         f"coalesce(se.best, 1 - (r.embedding <=> CAST(:qvec AS vector({d}))))"
@@ -136,9 +140,7 @@ lex_part AS (
   WHERE ct.collection_id = :collection AND ct.acl_set_id IN (SELECT id FROM sets)
   GROUP BY ct.chunk_id),
 lex AS (SELECT chunk_id FROM lex_part ORDER BY score DESC LIMIT :n_lex),
-dense AS (
-  SELECT r.id AS chunk_id FROM readable r
-  ORDER BY r.embedding <=> CAST(:qvec AS vector({d})) LIMIT :n_dense),
+dense AS (SELECT chunk_id FROM ({dense.candidates_sql(plan, d)}) nearest),
 cand AS (SELECT chunk_id FROM lex UNION SELECT chunk_id FROM dense),
 lex_all AS (
   SELECT ct.chunk_id, sum(idf.w * ct.tf * ({K1} + 1) / (ct.tf + {K1} * (1 - {B} + {B} * ct.dl / st.avgdl))) AS score
@@ -172,14 +174,16 @@ async def search(
     candidates: int,
     w_lexical: float,
     w_dense: float,
-    ef_search: int = 100,
+    ef_search: int = EF_SEARCH,
     with_vectors: bool = False,
     sentences: bool = True,
+    exact_max: int | None = None,
+    own_indexes: bool = True,
 ) -> list[Hit]:
-    """Hybrid search in one statement: BM25 top-n and ANN top-n (chunk vectors) over the
-    readable chunks; for every candidate both scores are computed exactly — the dense score is
-    its best sentence's cosine (`sentences=True`) or the chunk vector's — and fused as a weighted
-    sum of per-query z-normalised scores. A weight of 0 turns a retriever off."""
+    """Hybrid search in one statement: BM25 top-n and ANN top-n (chunk vectors, planned by
+    `dense.plan`) over the readable chunks; for every candidate both scores are computed exactly —
+    the dense score is its best sentence's cosine (`sentences=True`) or the chunk vector's — and
+    fused as a weighted sum of per-query z-normalised scores. A weight of 0 turns a retriever off."""
     params = {
         **scope.params(),
         "terms": sorted(set(terms)),
@@ -191,9 +195,10 @@ async def search(
         "k": k,
     }
     async with engine.connect() as conn, conn.begin():
-        await conn.execute(text(f"SET LOCAL hnsw.ef_search = {max(int(ef_search), candidates)}"))
-        await conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-        rows = (await conn.execute(text(_search_sql(scope, with_vectors, sentences)), params)).all()
+        plan = await _dense_plan(conn, scope, exact_max, own_indexes) if w_dense > 0 else dense.DensePlan()
+        await _ann_settings(conn, max(int(ef_search), candidates))
+        rows = (await conn.execute(text(_search_sql(scope, plan, with_vectors, sentences)),
+                                   {**params, **plan.params()})).all()
     hits = []
     for r in rows:
         vec = np.array(r.vec[1:-1].split(","), dtype=np.float32) if with_vectors else None
@@ -218,26 +223,49 @@ async def readable_chunk_count(engine: AsyncEngine, scope: Scope) -> int:
 
 async def exact_dense(engine: AsyncEngine, scope: Scope, query_vector: np.ndarray, k: int) -> list[int]:
     """Exact nearest neighbours (no index) — the reference for ANN recall."""
-    return await _dense_ids(engine, scope, query_vector, k, ["SET LOCAL enable_indexscan = off"], "MATERIALIZED")
-
-
-async def ann_dense(engine: AsyncEngine, scope: Scope, query_vector: np.ndarray, k: int, ef_search: int = 100) -> list[int]:
-    settings = [f"SET LOCAL hnsw.ef_search = {max(int(ef_search), k)}", "SET LOCAL hnsw.iterative_scan = relaxed_order"]
-    return await _dense_ids(engine, scope, query_vector, k, settings, "NOT MATERIALIZED")
-
-
-async def _dense_ids(
-    engine: AsyncEngine, scope: Scope, query_vector: np.ndarray, k: int, settings: list[str], materialized: str
-) -> list[int]:
     d = int(scope.dims)
     async with engine.connect() as conn, conn.begin():
-        for statement in settings:
-            await conn.execute(text(statement))
+        await conn.execute(text("SET LOCAL enable_indexscan = off"))
         rows = await conn.execute(
             text(
-                f"WITH readable AS {materialized} ({readable_chunks(scope)}) SELECT id FROM readable "
+                f"WITH readable AS MATERIALIZED ({readable_chunks(scope)}) SELECT id FROM readable "
                 f"ORDER BY embedding <=> CAST(:qvec AS vector({d})) LIMIT :k"
             ),
             {**scope.params(), "qvec": vector_literal(query_vector), "k": k},
         )
         return [int(r.id) for r in rows]
+
+
+async def ann_dense(
+    engine: AsyncEngine, scope: Scope, query_vector: np.ndarray, k: int, ef_search: int = EF_SEARCH,
+    *, exact_max: int | None = None, own_indexes: bool = True,
+) -> list[int]:
+    """The dense candidates `search()` starts from: the planned ANN search, nearest first."""
+    async with engine.connect() as conn, conn.begin():
+        plan = await _dense_plan(conn, scope, exact_max, own_indexes)
+        await _ann_settings(conn, max(int(ef_search), k))
+        rows = await conn.execute(
+            text(f"WITH readable AS NOT MATERIALIZED ({readable_chunks(scope)}) {dense.candidates_sql(plan, scope.dims)}"),
+            {**scope.params(), **plan.params(), "qvec": vector_literal(query_vector), "n_dense": k},
+        )
+        return [int(r.chunk_id) for r in rows]
+
+
+async def dense_plan(engine: AsyncEngine, scope: Scope, *, exact_max: int | None = None,
+                     own_indexes: bool = True) -> dense.DensePlan:
+    """The plan a dense search for `scope` would take now (for EXPLAIN and the benchmark)."""
+    async with engine.connect() as conn:
+        return await _dense_plan(conn, scope, exact_max, own_indexes)
+
+
+async def _dense_plan(conn: AsyncConnection, scope: Scope, exact_max: int | None, own_indexes: bool) -> dense.DensePlan:
+    return dense.plan(await dense.readable_sets(conn, scope), exact_max=exact_max, own_indexes=own_indexes)
+
+
+async def _ann_settings(conn: AsyncConnection, ef_search: int) -> None:
+    # Iterative scans keep walking a filtered graph until the LIMIT is filled (pgvector >= 0.8).
+    # With sorts priced out, a part the plan sends to a graph walks it: the planner's costs
+    # favour reading a set's rows and sorting them, which is many times slower (a sort that has
+    # no alternative — the exact part, the merge, BM25's top-n — still runs).
+    await conn.execute(text(f"SET LOCAL hnsw.ef_search = {ef_search}; SET LOCAL hnsw.iterative_scan = relaxed_order; "
+                            "SET LOCAL enable_sort = off"))

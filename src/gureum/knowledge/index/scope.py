@@ -8,7 +8,8 @@ chunks only, BM25 statistics (N, avgdl, df) are summed over the ACL sets the cal
 a document id the caller may not read is indistinguishable from one that does not exist. (BM25
 reads postings, which carry their chunk's ACL set, through the same `acl && :principals`
 predicate applied to `acl_sets` — `readable_sets()`; every candidate is then joined to
-`readable_chunks()` before it is scored or returned.)
+`readable_chunks()` before it is scored or returned. The ANN search is planned over the same
+readable sets — `dense.py` — and every part of the plan selects from `readable_chunks()`.)
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class Scope:
         return {"tenant": self.tenant_id, "collection": self.collection_id, "principals": list(self.principals)}
 
 
-def _may_read(alias: str) -> str:
+def may_read(alias: str) -> str:
+    """The ACL predicate on the row `alias` (a chunk or an ACL set): its ACL names one of `:principals`."""
     return f"{alias}.acl && CAST(:principals AS text[])"
 
 
@@ -46,14 +48,14 @@ def readable_chunks(scope: Scope) -> str:
     """
     d = int(scope.dims)
     return (
-        f"SELECT c.id, c.document_id, c.length, c.embedding::vector({d}) AS embedding FROM chunks c "
-        f"WHERE c.tenant_id = :tenant AND c.collection_id = :collection AND c.dims = {d} AND {_may_read('c')}"
+        f"SELECT c.id, c.document_id, c.acl_set_id, c.length, c.embedding::vector({d}) AS embedding FROM chunks c "
+        f"WHERE c.tenant_id = :tenant AND c.collection_id = :collection AND c.dims = {d} AND {may_read('c')}"
     )
 
 
 def readable_sets() -> str:
     """The ACL sets (with their chunk counts and lengths) `:principals` may read: BM25's statistics."""
-    return f"SELECT s.id, s.n_chunks, s.total_len FROM acl_sets s WHERE s.collection_id = :collection AND {_may_read('s')}"
+    return f"SELECT s.id, s.n_chunks, s.total_len FROM acl_sets s WHERE s.collection_id = :collection AND {may_read('s')}"
 
 
 def vector_literal(vec: Sequence[float] | np.ndarray) -> str:
