@@ -108,6 +108,36 @@ def test_without_acl_fields_the_collection_default_applies(env: dict[str, Any]) 
     assert uris(env, "bob", "사내 식당 여는 시간", "misc") == ["notice.txt"]
 
 
+def test_markdown_front_matter_sets_acl_title_and_metadata(env: dict[str, Any]) -> None:
+    restricted = "---\ntitle: 인사 평가 기준\ngroups: [hr]\ntags: [평가]\n---\n# 평가\n\n인사 평가는 반기마다 실시한다.\n"
+    override = "---\ngroups: [hr]\n---\n# 회의실\n\n대회의실 예약은 하루 전까지 한다.\n"
+    broken = "---\ngroups: [hr\n---\n# 비밀\n\n망가진 머리말 아래의 급여 테이블.\n"
+    r = upload(env, [("file", ("front/review.md", restricted.encode(), "text/markdown")),
+                     ("file", ("front/broken.md", broken.encode(), "text/markdown"))],
+               {"metadata": json.dumps({"source": "upload"})}, collection="misc")
+    assert r.status_code == 200, r.text
+    assert r.json()["added"] == 1
+    failed = {f["uri"]: f["error"] for f in r.json()["failed"]}
+    assert list(failed) == ["front/broken.md"] and "front matter" in failed["front/broken.md"]
+    assert uris(env, "hana", "인사 평가 주기", "misc")[0] == "front/review.md"
+    assert "front/review.md" not in uris(env, "bob", "인사 평가 주기", "misc")
+    assert "front/broken.md" not in uris(env, "bob", "급여 테이블", "misc") + uris(env, "hana", "급여 테이블", "misc")
+    doc = next(d for d in env["api"].call("GET", "/v1/collections/misc/documents", env["keys"]["hana"]).json()["data"]
+               if d["uri"] == "front/review.md")
+    assert (doc["acl"], doc["acl_source"], doc["title"]) == (["group:hr"], "source", "인사 평가 기준")
+    assert doc["metadata"] == {"tags": ["평가"], "source": "upload"}
+    # The request's own ACL wins over the file's, in multipart and in JSON uploads alike.
+    r = upload(env, [("file", ("front/room.md", override.encode(), "text/markdown"))], {"groups": "eng"},
+               collection="misc")
+    assert r.status_code == 200 and r.json()["added"] == 1, r.text
+    assert uris(env, "bob", "대회의실 예약", "misc")[0] == "front/room.md"
+    r = env["api"].call("POST", "/v1/collections/misc/documents", env["keys"]["admin"], {"documents": [
+        {"uri": "front/json.md", "text": restricted.replace("인사 평가", "직무 평가")}]})
+    assert r.status_code == 200 and r.json()["added"] == 1, r.text
+    assert "front/json.md" not in uris(env, "bob", "직무 평가 주기", "misc")
+    assert uris(env, "hana", "직무 평가 주기", "misc")[0] == "front/json.md"
+
+
 def test_a_corrupt_and_an_unsupported_file_fail_alone(env: dict[str, Any]) -> None:
     whole = make_pdf(PDF_PAGES)
     files = [

@@ -9,6 +9,7 @@ same 404 as one that does not exist.
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -31,7 +32,7 @@ from gureum.errors import InvalidRequest, NotFound
 from gureum.flow.types import Endpoint, Principal, Role
 from gureum.knowledge import collections, index
 from gureum.knowledge.collections import MAX_RERANK_CANDIDATES, Collection, check_acl
-from gureum.knowledge.connectors._acl import names
+from gureum.knowledge.connectors._acl import front_matter, names
 from gureum.knowledge.documents import Acl, SourceDocument
 from gureum.knowledge.ingest import Ingestor
 from gureum.knowledge.parsers import media_type_for
@@ -218,7 +219,9 @@ async def upload_documents(name: str, request: Request) -> dict[str, Any]:
                                  param="documents")
         seen.add(d.uri)
     col = await _collection(request, principal, name)
+    docs, unreadable = _with_front_matter(docs)
     report = await Ingestor(p.store.engine, col, _svc(request).embedder(col)).run(docs)
+    report.failed.extend(unreadable)
     await audited(request, principal, "knowledge.document.upload", f"collection:{name}",
                   {"uris": [d.uri for d in docs][:100], "added": report.added, "updated": report.updated,
                    "failed": len(report.failed)})
@@ -230,6 +233,23 @@ def _acl(body: AclBody | None) -> Acl:
         return Acl()
     check_acl([f"user:{u}" for u in body.users] + [f"group:{g}" for g in body.groups])
     return Acl(users=tuple(body.users), groups=tuple(body.groups))
+
+
+def _with_front_matter(docs: list[SourceDocument]) -> tuple[list[SourceDocument], list[tuple[str, str]]]:
+    """Markdown front matter read as the folder connector reads it: its ACL applies when the
+    request gave none, its title when the request gave none, its metadata under the request's.
+    A file with a broken front matter is reported and left out (fail closed), the rest go on."""
+    out: list[SourceDocument] = []
+    failed: list[tuple[str, str]] = []
+    for d in docs:
+        try:
+            acl, front = front_matter(d.uri, d.content)
+        except ValueError as exc:
+            failed.append((d.uri, str(exc)))
+            continue
+        title = d.title or str(front.pop("title", "") or "")
+        out.append(replace(d, acl=d.acl if not d.acl.empty else acl, title=title, metadata={**front, **d.metadata}))
+    return out, failed
 
 
 def _json_document(d: DocumentIn) -> SourceDocument:

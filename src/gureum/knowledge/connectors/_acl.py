@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 from gureum.knowledge.documents import Acl
+from gureum.knowledge.parsers.markdown import MARKDOWN_SUFFIXES, split_front_matter
+from gureum.knowledge.parsers.text import decode_text
 
-__all__ = ["SIDECAR_SUFFIXES", "acl_from_mapping", "names", "read_sidecar"]
+__all__ = ["SIDECAR_SUFFIXES", "acl_from_mapping", "front_matter", "names", "read_sidecar"]
 
 SIDECAR_SUFFIXES = (".acl.json", ".meta.json")
 _SEPARATORS = re.compile(r"[,\s]+")
@@ -51,3 +54,13 @@ def read_sidecar(raw: bytes, where: str) -> tuple[Acl, dict[str, Any]]:
     if not isinstance(data, dict):
         raise ValueError(f"ACL sidecar {where} must be a JSON object")
     return acl_from_mapping(data)
+
+
+def front_matter(name: str, content: bytes) -> tuple[Acl, dict[str, Any]]:
+    """A Markdown file's YAML front matter as ACL and metadata; nothing for other files. A broken
+    front matter raises ValueError rather than falling back to the collection default: its author
+    meant to restrict the document."""
+    if PurePosixPath(name).suffix.lower() not in MARKDOWN_SUFFIXES:
+        return Acl(), {}
+    front, _ = split_front_matter(decode_text(content, name))
+    return acl_from_mapping(front)

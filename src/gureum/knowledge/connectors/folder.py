@@ -17,11 +17,9 @@ from urllib.parse import unquote
 
 from gureum.errors import InvalidRequest
 from gureum.knowledge.connectors import register
-from gureum.knowledge.connectors._acl import SIDECAR_SUFFIXES, acl_from_mapping, read_sidecar
+from gureum.knowledge.connectors._acl import SIDECAR_SUFFIXES, front_matter, read_sidecar
 from gureum.knowledge.documents import Acl, IngestError, SourceDocument
 from gureum.knowledge.parsers import media_type_for
-from gureum.knowledge.parsers.markdown import MARKDOWN_SUFFIXES, split_front_matter
-from gureum.knowledge.parsers.text import decode_text
 
 __all__ = ["FolderConnector"]
 
@@ -84,9 +82,4 @@ class FolderConnector:
             sidecar = path.with_name(path.name + suffix)
             if sidecar.is_file():
                 return read_sidecar(sidecar.read_bytes(), sidecar.name)
-        if path.suffix.lower() in MARKDOWN_SUFFIXES:
-            # A broken front matter raises (the file is skipped) rather than falling back to the
-            # collection default: its author meant to restrict it.
-            front, _ = split_front_matter(decode_text(content, path.name))
-            return acl_from_mapping(front)
-        return Acl(), {}
+        return front_matter(path.name, content)
