@@ -5,6 +5,7 @@ the router skips the deployment; after `cooldown` seconds one trial call is let 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from enum import StrEnum
 
 
@@ -15,7 +16,7 @@ class BreakerState(StrEnum):
 
 
 class CircuitBreaker:
-    def __init__(self, failures: int, cooldown: float, clock: type[time.monotonic] | None = None) -> None:
+    def __init__(self, failures: int, cooldown: float, clock: Callable[[], float] | None = None) -> None:
         self.threshold = max(1, failures)
         self.cooldown = cooldown
         self._clock = clock or time.monotonic

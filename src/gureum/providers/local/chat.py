@@ -9,9 +9,9 @@ import importlib.util
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from gureum.errors import ServiceUnavailable
 from gureum.providers.base import ChatResult, Usage
@@ -58,7 +58,8 @@ class LlamaChat:
 
     def _complete(self, params: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            return self._llm.create_chat_completion(**params)  # type: ignore[no-any-return]
+            # llama-cpp-python's TypedDicts describe the OpenAI shape that this module reads as a dict.
+            return cast(dict[str, Any], self._llm.create_chat_completion(**params))
 
     async def chat(self, body: dict[str, Any]) -> ChatResult:
         data = await asyncio.to_thread(self._complete, _params(body))
@@ -80,7 +81,8 @@ class LlamaChat:
             try:
                 with self._lock:
                     prompt_tokens = len(self._llm.tokenize(_prompt_text(params["messages"]).encode()))
-                    for chunk in self._llm.create_chat_completion(**params, stream=True):
+                    chunks = cast(Iterator[dict[str, Any]], self._llm.create_chat_completion(**params, stream=True))
+                    for chunk in chunks:
                         if cancelled.is_set():
                             break
                         if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
