@@ -52,3 +52,13 @@ def test_batching_does_not_change_a_vector(engines: tuple[E5Engine, object]) -> 
     batched = ours.encode([TEXTS[6], TEXTS[0], LONG, TEXTS[1]])
     assert float(alone[0] @ batched[1]) > 0.9999
     assert float(batched[0] @ batched[1]) < 0.99
+
+
+def test_the_provider_and_the_knowledge_embedder_share_one_engine() -> None:
+    from gureum.knowledge.embedders.e5 import LocalE5
+    from gureum.providers.local.embed import E5Embedder
+
+    provider, knowledge = E5Embedder(threads=2), LocalE5(threads=2)
+    assert provider._engine is knowledge._engine  # one copy of the weights per thread count
+    assert E5Embedder(threads=1)._engine is not provider._engine
+    assert provider.encode(["구름"], kind="query") == knowledge._engine.encode(["구름"], "query").tolist()

@@ -10,7 +10,7 @@ import asyncio
 
 import numpy as np
 
-from gureum.providers.local.e5 import E5Engine
+from gureum.providers.local.e5 import shared_engine
 from gureum.providers.local.embed import E5Embedder
 
 
@@ -20,7 +20,7 @@ class LocalE5:
 
     def __init__(self, name: str = "local-embed", threads: int = 2) -> None:
         self.name = name
-        self._engine = E5Engine(threads=threads)
+        self._engine = shared_engine(threads)
 
     def token_count(self, text: str) -> int:
         return self._engine.token_count(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from gureum.providers.base import EmbedResult, Usage
-from gureum.providers.local.e5 import E5Engine
+from gureum.providers.local.e5 import shared_engine
 
 EMBED_MODEL = "multilingual-e5-small"
 
@@ -15,7 +15,7 @@ class E5Embedder:
     max_tokens = 512
 
     def __init__(self, threads: int = 2) -> None:
-        self._engine = E5Engine(threads=threads)
+        self._engine = shared_engine(threads)
 
     def encode(self, texts: list[str], *, kind: str = "passage") -> list[list[float]]:
         return self._engine.encode(texts, kind).tolist()
