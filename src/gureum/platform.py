@@ -71,7 +71,8 @@ class Platform:
 
     @classmethod
     async def start(cls, settings: Settings) -> Platform:
-        store = await open_store(settings.data_dir, settings.database_url, pool_size=settings.store.pool_size)
+        store = await open_store(settings.data_dir, settings.database_url, pool_size=settings.store.pool_size,
+                                 server_settings=settings.store.embedded_server)
         http = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=256),
             timeout=httpx.Timeout(60.0, connect=5.0),

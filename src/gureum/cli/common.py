@@ -38,7 +38,7 @@ def settings(config: Path | None, data_dir: Path | None, **overrides: Any) -> Se
 
 def with_store(s: Settings, fn: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
-        store = await open_store(s.data_dir, s.database_url, pool_size=2)
+        store = await open_store(s.data_dir, s.database_url, pool_size=2, server_settings=s.store.embedded_server)
         try:
             return await fn(store)
         finally:

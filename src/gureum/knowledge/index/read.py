@@ -31,8 +31,6 @@ B = 0.75
 # nominate candidates by themselves, which spares reading postings lists of half the index.
 ESSENTIAL_FRACTION = 0.05
 ESSENTIAL_MIN = 5000
-# HNSW candidate list size of a walk (pgvector's default is 40; every walk returns >= its LIMIT).
-EF_SEARCH = 100
 
 
 _DOC_COLS = (
@@ -174,7 +172,7 @@ async def search(
     candidates: int,
     w_lexical: float,
     w_dense: float,
-    ef_search: int = EF_SEARCH,
+    ef_search: int | None = None,
     with_vectors: bool = False,
     sentences: bool = True,
     exact_max: int | None = None,
@@ -196,7 +194,7 @@ async def search(
     }
     async with engine.connect() as conn, conn.begin():
         plan = await _dense_plan(conn, scope, exact_max, own_indexes) if w_dense > 0 else dense.DensePlan()
-        await _ann_settings(conn, max(int(ef_search), candidates))
+        await _ann_settings(conn, max(ef_search or plan.ef_search, candidates))
         rows = (await conn.execute(text(_search_sql(scope, plan, with_vectors, sentences)),
                                    {**params, **plan.params()})).all()
     hits = []
@@ -237,13 +235,13 @@ async def exact_dense(engine: AsyncEngine, scope: Scope, query_vector: np.ndarra
 
 
 async def ann_dense(
-    engine: AsyncEngine, scope: Scope, query_vector: np.ndarray, k: int, ef_search: int = EF_SEARCH,
+    engine: AsyncEngine, scope: Scope, query_vector: np.ndarray, k: int, ef_search: int | None = None,
     *, exact_max: int | None = None, own_indexes: bool = True,
 ) -> list[int]:
     """The dense candidates `search()` starts from: the planned ANN search, nearest first."""
     async with engine.connect() as conn, conn.begin():
         plan = await _dense_plan(conn, scope, exact_max, own_indexes)
-        await _ann_settings(conn, max(int(ef_search), k))
+        await _ann_settings(conn, max(ef_search or plan.ef_search, k))
         rows = await conn.execute(
             text(f"WITH readable AS NOT MATERIALIZED ({readable_chunks(scope)}) {dense.candidates_sql(plan, scope.dims)}"),
             {**scope.params(), **plan.params(), "qvec": vector_literal(query_vector), "n_dense": k},
