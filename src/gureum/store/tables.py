@@ -104,4 +104,4 @@ audit_events = Table(
     Index("audit_action", "action"),
 )
 
-__all__ = ["metadata", "tenants", "users", "api_keys", "ledger", "audit_events"]
+__all__ = ["api_keys", "audit_events", "ledger", "metadata", "tenants", "users"]
