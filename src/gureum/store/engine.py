@@ -54,7 +54,11 @@ def configure_embedded(server: Any, wanted: Mapping[str, str]) -> None:
                 raise ValueError(f"'{name}' is not a PostgreSQL setting name")
             conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(str(value))))
         conn.execute("SELECT pg_reload_conf()")
-        pending = [r[0] for r in conn.execute("SELECT name FROM pg_settings WHERE pending_restart")]
+        # pg_file_settings reads the files afresh, so unlike pg_settings it does not depend on
+        # when this backend processes the reload signal: a start-only setting that differs from
+        # the running value is the entry that "could not be applied".
+        pending = [r[0] for r in conn.execute(
+            "SELECT DISTINCT name FROM pg_file_settings WHERE error IS NOT NULL AND name = ANY(%s)", (list(wanted),))]
         others = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
         ).fetchone()
