@@ -32,11 +32,12 @@ PUBLIC = [
 QUERY = "대표이사 연봉 협상 결과 회의록"
 
 
-@pytest.fixture(scope="module", params=["exact", "own_indexes"])
+@pytest.fixture(scope="module", params=["exact", "shared", "own_indexes"])
 def env(request: pytest.FixtureRequest, database_url: str, upstream: tuple[FakeOpenAI, str],
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The whole suite runs under both dense plans a small collection can take: exact scoring
-    (the default at this size) and one HNSW index per ACL set, as a large collection has."""
+    """The whole suite runs under each dense plan, forced by the plan's thresholds: exact
+    scoring, a filtered walk of the collection's index, and one HNSW index per ACL set (what a
+    large collection has)."""
     from gureum.app import create_app
     from gureum.knowledge.index import dense, set_indexes
 
@@ -44,8 +45,11 @@ def env(request: pytest.FixtureRequest, database_url: str, upstream: tuple[FakeO
     mode = request.param
     settings = kn_gateway_settings(database_url, url, tmp_path_factory.mktemp("acl"))
     with pytest.MonkeyPatch.context() as patch, serve_app(create_app(settings)) as base:
-        if mode == "own_indexes":
+        if mode == "exact":
+            patch.setattr(dense, "EXACT_SHARE", 1.0)
+        else:
             patch.setattr(dense, "EXACT_MAX", 0)
+        if mode == "own_indexes":
             patch.setattr(set_indexes, "OWN_INDEX_MIN", 1)
         api = Api(base)
         keys = {
@@ -60,6 +64,19 @@ def env(request: pytest.FixtureRequest, database_url: str, upstream: tuple[FakeO
         r = api.call("POST", "/v1/collections/wiki/documents", keys["admin"], {"documents": docs})
         assert r.status_code == 200 and r.json()["added"] == 6, r.text  # type: ignore[attr-defined]
         yield {"api": api, "keys": keys, "fake": fake, "base": base, "mode": mode, "database_url": database_url}
+
+
+def _plan(env: dict[str, Any], principals: list[str]) -> Any:
+    """The dense plan these principals get on this run's collection (the thresholds patched)."""
+    from gureum.knowledge.index import dense
+
+    with psycopg.connect(env["database_url"]) as conn:
+        rows = conn.execute(
+            "SELECT s.id, s.n_chunks, s.acl && %s::text[] AS readable, EXISTS (SELECT 1 FROM pg_class c "
+            "WHERE c.relname = 'chunks_hnsw_set_' || s.id) AS own FROM acl_sets s JOIN collections col "
+            "ON col.id = s.collection_id WHERE col.tenant_id = %s", (principals, f"acme-{env['mode']}")).fetchall()
+    sets = [dense.ReadableSet(r[0], r[1], r[3]) for r in rows if r[2]]
+    return dense.plan(sets, collection_chunks=sum(r[1] for r in rows))
 
 
 def _own_indexes(env: dict[str, Any]) -> int:
@@ -87,8 +104,11 @@ def secret(env: dict[str, Any]) -> dict[str, Any]:
     assert r.status_code == 200 and r.json()["added"] == 1, r.text
     hana = _retrieve(env, "hana")
     doc_id = next(h["document_id"] for h in hana["data"] if h["uri"] == "hr/salary.txt")
-    # The public set and the secret's set each have their own index in that mode, none in the other.
+    # The public set and the secret's set each have their own index in that mode, none in the others,
+    # and hana's searches take the mode's plan.
     assert _own_indexes(env) == (2 if env["mode"] == "own_indexes" else 0)
+    part = {"exact": "exact", "shared": "shared", "own_indexes": "own"}[env["mode"]]
+    assert getattr(_plan(env, ["*", "group:hr", "user:hana"]), part)
     return {"before": before, "doc_id": doc_id}
 
 

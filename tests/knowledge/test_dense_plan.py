@@ -30,6 +30,14 @@ def test_small_readable_shares_are_scored_exactly() -> None:
     assert dense.plan(sets, exact_max=10_000) == DensePlan(exact=(1, 2))
 
 
+def test_a_share_read_almost_whole_is_walked_not_scanned() -> None:
+    sets = [ReadableSet(1, 600, False), ReadableSet(2, 100, False)]
+    assert dense.plan(sets, collection_chunks=800, exact_max=10_000) == DensePlan(shared=(1, 2))
+    assert dense.plan(sets[1:], collection_chunks=800, exact_max=10_000) == DensePlan(exact=(2,))
+    big = ReadableSet(3, 50_000, True)
+    assert dense.plan([big, sets[1]], collection_chunks=60_000, exact_max=10_000) == DensePlan(own=(3,), exact=(2,))
+
+
 def test_own_indexes_then_exact_or_shared_for_the_rest() -> None:
     big, small = ReadableSet(1, 50_000, True), ReadableSet(2, 3_000, False)
     assert dense.plan([big, small], exact_max=10_000) == DensePlan(own=(1,), exact=(2,))

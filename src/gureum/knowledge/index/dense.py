@@ -9,8 +9,10 @@ So the dense search is planned per query from the caller's readable ACL sets:
 * a set that has its own partial HNSW index (`set_indexes`, made once a set is large) is
   searched unfiltered, in a graph of that set's chunks only;
 * readable sets without one are scored exactly when they hold at most `EXACT_MAX` chunks in all
-  — for a small readable share a scan is as fast as a graph walk and never misses;
-* past that, they share the collection's own index, filtered to those sets.
+  and at most `EXACT_SHARE` of the collection — for a small readable share a scan is as fast as
+  a graph walk and never misses, where a filtered walk rejects most of what it visits;
+* otherwise they share the collection's own index, filtered to those sets (a walk that rejects
+  little finds the true neighbours: a small collection read almost whole is walked).
 
 The parts' candidates are merged by exact distance. Every part selects from `readable_chunks()`
 (the `readable` CTE), so a plan can only narrow what the base query allows, never widen it: a
@@ -33,6 +35,9 @@ from gureum.knowledge.index.scope import Scope, may_read
 # bench/query_latency.py): 2,000 cost what a filtered walk of a large shared graph costs, with
 # recall 1, where such a walk over so small a share of the collection misses neighbours.
 EXACT_MAX = 2_000
+# ... and only while they are at most this share of the collection: a filtered walk that rejects
+# less than half of what it visits is as exact and, on a small collection, a little cheaper.
+EXACT_SHARE = 0.5
 # More own-index sets than this in one query and the caller reads a large share of the
 # collection, which the shared index serves well filtered; one walk per set would cost more.
 MAX_OWN_SCANS = 8
@@ -68,35 +73,47 @@ class DensePlan:
         return {"own_sets": list(self.own), "exact_sets": list(self.exact)}
 
 
-def plan(sets: Iterable[ReadableSet], *, exact_max: int | None = None, own_indexes: bool = True) -> DensePlan:
-    """The plan for a caller who may read `sets` (`exact_max` defaults to `EXACT_MAX`).
+def plan(sets: Iterable[ReadableSet], *, collection_chunks: int | None = None, exact_max: int | None = None,
+         own_indexes: bool = True) -> DensePlan:
+    """The plan for a caller who may read `sets` of a collection of `collection_chunks` (None:
+    unknown, every readable share counts as small). `exact_max` defaults to `EXACT_MAX`;
     `own_indexes=False` ignores the sets' own indexes (the benchmark's comparison)."""
     exact_max = EXACT_MAX if exact_max is None else exact_max
+
+    def scan(part: list[ReadableSet]) -> bool:
+        n = sum(s.n_chunks for s in part)
+        return n <= exact_max and (collection_chunks is None or n <= collection_chunks * EXACT_SHARE)
+
     live = [s for s in sets if s.n_chunks > 0]
-    if sum(s.n_chunks for s in live) <= exact_max:
+    if scan(live):
         return DensePlan(exact=tuple(s.id for s in live))
     own = [s for s in live if s.own_index] if own_indexes else []
     if len(own) > MAX_OWN_SCANS:
         own = []
     rest = [s for s in live if s not in own]
     ids = tuple(s.id for s in rest)
-    if sum(s.n_chunks for s in rest) <= exact_max:
+    if scan(rest):
         return DensePlan(own=tuple(s.id for s in own), exact=ids)
     return DensePlan(own=tuple(s.id for s in own), shared=ids)
 
 
-async def readable_sets(conn: AsyncConnection, scope: Scope) -> list[ReadableSet]:
-    """The ACL sets `scope` may read, with their sizes and whether their own index is usable
-    (built and valid: an interrupted concurrent build leaves an invalid one behind)."""
-    rows = await conn.execute(
+async def plan_for(conn: AsyncConnection, scope: Scope, *, exact_max: int | None = None,
+                   own_indexes: bool = True) -> DensePlan:
+    """The plan for `scope` now, from the ACL sets it may read — their sizes and whether their
+    own index is usable (built and valid: an interrupted concurrent build leaves an invalid one
+    behind) — and the collection's size."""
+    rows = (await conn.execute(
         text(
             "SELECT s.id, s.n_chunks, EXISTS (SELECT 1 FROM pg_class ic JOIN pg_index i ON i.indexrelid = ic.oid "
-            f"WHERE ic.relname = '{OWN_INDEX_PREFIX}' || s.id AND i.indisvalid AND i.indisready) AS own_index "
+            f"WHERE ic.relname = '{OWN_INDEX_PREFIX}' || s.id AND i.indisvalid AND i.indisready) AS own_index, "
+            "(SELECT sum(a.n_chunks) FROM acl_sets a WHERE a.collection_id = :collection) AS collection_chunks "
             f"FROM acl_sets s WHERE s.collection_id = :collection AND {may_read('s')}"
         ),
         scope.params(),
-    )
-    return [ReadableSet(int(r.id), int(r.n_chunks), bool(r.own_index)) for r in rows]
+    )).all()
+    sets = [ReadableSet(int(r.id), int(r.n_chunks), bool(r.own_index)) for r in rows]
+    total = int(rows[0].collection_chunks) if rows else 0
+    return plan(sets, collection_chunks=total, exact_max=exact_max, own_indexes=own_indexes)
 
 
 def candidates_sql(dense: DensePlan, dims: int) -> str:
@@ -121,5 +138,5 @@ def candidates_sql(dense: DensePlan, dims: int) -> str:
     return f"SELECT chunk_id, dist FROM ({' UNION ALL '.join(parts)}) parts ORDER BY dist, chunk_id LIMIT :n_dense"
 
 
-__all__ = ["EF_OWN", "EF_SHARED", "EXACT_MAX", "MAX_OWN_SCANS", "OWN_INDEX_PREFIX", "DensePlan", "ReadableSet", "candidates_sql", "plan",
-           "readable_sets"]
+__all__ = ["EF_OWN", "EF_SHARED", "EXACT_MAX", "EXACT_SHARE", "MAX_OWN_SCANS", "OWN_INDEX_PREFIX", "DensePlan",
+           "ReadableSet", "candidates_sql", "plan", "plan_for"]

@@ -193,7 +193,8 @@ async def search(
         "k": k,
     }
     async with engine.connect() as conn, conn.begin():
-        plan = await _dense_plan(conn, scope, exact_max, own_indexes) if w_dense > 0 else dense.DensePlan()
+        plan = (await dense.plan_for(conn, scope, exact_max=exact_max, own_indexes=own_indexes) if w_dense > 0
+                else dense.DensePlan())
         await _ann_settings(conn, max(ef_search or plan.ef_search, candidates))
         rows = (await conn.execute(text(_search_sql(scope, plan, with_vectors, sentences)),
                                    {**params, **plan.params()})).all()
@@ -240,7 +241,7 @@ async def ann_dense(
 ) -> list[int]:
     """The dense candidates `search()` starts from: the planned ANN search, nearest first."""
     async with engine.connect() as conn, conn.begin():
-        plan = await _dense_plan(conn, scope, exact_max, own_indexes)
+        plan = await dense.plan_for(conn, scope, exact_max=exact_max, own_indexes=own_indexes)
         await _ann_settings(conn, max(ef_search or plan.ef_search, k))
         rows = await conn.execute(
             text(f"WITH readable AS NOT MATERIALIZED ({readable_chunks(scope)}) {dense.candidates_sql(plan, scope.dims)}"),
@@ -253,11 +254,7 @@ async def dense_plan(engine: AsyncEngine, scope: Scope, *, exact_max: int | None
                      own_indexes: bool = True) -> dense.DensePlan:
     """The plan a dense search for `scope` would take now (for EXPLAIN and the benchmark)."""
     async with engine.connect() as conn:
-        return await _dense_plan(conn, scope, exact_max, own_indexes)
-
-
-async def _dense_plan(conn: AsyncConnection, scope: Scope, exact_max: int | None, own_indexes: bool) -> dense.DensePlan:
-    return dense.plan(await dense.readable_sets(conn, scope), exact_max=exact_max, own_indexes=own_indexes)
+        return await dense.plan_for(conn, scope, exact_max=exact_max, own_indexes=own_indexes)
 
 
 async def _ann_settings(conn: AsyncConnection, ef_search: int) -> None:
