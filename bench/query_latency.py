@@ -206,7 +206,7 @@ async def measure(engine, col: collections.Collection, qv: np.ndarray, qterms: l
     readable = await index.readable_chunk_count(engine, scope)
     plan = await index.dense_plan(engine, scope, **how)
     arr = np.asarray(lat)
-    return {"plan": "planned" if own else "shared", "plan_ef": plan.ef_search,
+    return {"plan": "planned" if own else "shared",
             "dense_parts": {"own_indexes": len(plan.own), "exact_sets": len(plan.exact), "shared_sets": len(plan.shared)},
             "p50_ms": round(float(np.percentile(arr, 50)), 2), "p99_ms": round(float(np.percentile(arr, 99)), 2),
             "cold_p50_ms": round(float(np.percentile(cold, 50)), 2),
@@ -220,7 +220,7 @@ async def main() -> None:
     ap.add_argument("--chunks", type=int, action="append")
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--ef", type=int, action="append",
-                    help="hnsw.ef_search for every walk (default: the plan's, dense.EF_OWN or dense.EF_SHARED)")
+                    help="hnsw.ef_search for every walk (default: dense.EF_SEARCH)")
     ap.add_argument("--vectors", choices=["isotropic", "e5"], default="isotropic",
                     help="isotropic topic clusters, or vectors with the statistics of real e5 embeddings")
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/retrieval"))
@@ -258,8 +258,7 @@ async def main() -> None:
             for ef in args.ef or [None]:
                 for plan in args.plans.split(","):
                     res = await measure(store.engine, col, qv, qterms, ef, own=plan == "planned")
-                    plan_ef = res.pop("plan_ef")
-                    print({"chunks": n, "ef_search": ef or plan_ef, "load_chunks_per_s": load_rate, **res,
+                    print({"chunks": n, "ef_search": ef or dense.EF_SEARCH, "load_chunks_per_s": load_rate, **res,
                            "machine": f"{platform.node()} {os.cpu_count()} cpu"}, flush=True)
     finally:
         await store.close()

@@ -51,11 +51,6 @@ def test_many_own_index_sets_share_the_collection_index() -> None:
     assert dense.plan(sets[:2], exact_max=10_000) == DensePlan(own=(0, 1))
 
 
-def test_unfiltered_walks_take_the_shorter_candidate_list() -> None:
-    assert DensePlan(own=(1, 2), exact=(3,)).ef_search == dense.EF_OWN
-    assert DensePlan(own=(1,), shared=(2,)).ef_search == dense.EF_SHARED > dense.EF_OWN
-
-
 def test_nothing_readable_is_an_empty_part() -> None:
     assert dense.plan([]) == DensePlan()
     assert "WHERE false" in dense.candidates_sql(DensePlan(), 384)

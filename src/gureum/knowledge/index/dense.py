@@ -44,12 +44,10 @@ MAX_OWN_SCANS = 8
 
 OWN_INDEX_PREFIX = "chunks_hnsw_set_"
 
-# HNSW candidate list (`hnsw.ef_search`) of a query's walks, raised to the candidates wanted. A
-# walk of an own index is unfiltered, so a list a little longer than what it returns finds its
-# nearest (1M chunks, 20% readable: recall@10 0.98 at 64, 1.0 at 100, for 4 ms more); a
-# filtered walk of the shared graph drops what the caller may not read and needs a longer one.
-EF_OWN = 64
-EF_SHARED = 100
+# HNSW candidate list (`hnsw.ef_search`) of every walk, raised to the candidates wanted. At 1M
+# chunks an own-index walk reaches recall@10 0.996 with it on clustered vectors, where 64 gave
+# 0.983 there but 0.72 instead of 0.82 on vectors shaped like e5's (docs/benchmarks.md).
+EF_SEARCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +62,6 @@ class DensePlan:
     own: tuple[int, ...] = ()  # sets walked in their own index, unfiltered
     exact: tuple[int, ...] = ()  # sets scored exactly
     shared: tuple[int, ...] = ()  # sets searched in the collection-wide index, filtered to them
-
-    @property
-    def ef_search(self) -> int:
-        return EF_SHARED if self.shared else EF_OWN
 
     def params(self) -> dict[str, Any]:
         return {"own_sets": list(self.own), "exact_sets": list(self.exact)}
@@ -138,5 +132,5 @@ def candidates_sql(dense: DensePlan, dims: int) -> str:
     return f"SELECT chunk_id, dist FROM ({' UNION ALL '.join(parts)}) parts ORDER BY dist, chunk_id LIMIT :n_dense"
 
 
-__all__ = ["EF_OWN", "EF_SHARED", "EXACT_MAX", "EXACT_SHARE", "MAX_OWN_SCANS", "OWN_INDEX_PREFIX", "DensePlan",
+__all__ = ["EF_SEARCH", "EXACT_MAX", "EXACT_SHARE", "MAX_OWN_SCANS", "OWN_INDEX_PREFIX", "DensePlan",
            "ReadableSet", "candidates_sql", "plan", "plan_for"]

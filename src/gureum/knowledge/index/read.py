@@ -195,7 +195,7 @@ async def search(
     async with engine.connect() as conn, conn.begin():
         plan = (await dense.plan_for(conn, scope, exact_max=exact_max, own_indexes=own_indexes) if w_dense > 0
                 else dense.DensePlan())
-        await _ann_settings(conn, max(ef_search or plan.ef_search, candidates))
+        await _ann_settings(conn, max(ef_search or dense.EF_SEARCH, candidates))
         rows = (await conn.execute(text(_search_sql(scope, plan, with_vectors, sentences)),
                                    {**params, **plan.params()})).all()
     hits = []
@@ -242,7 +242,7 @@ async def ann_dense(
     """The dense candidates `search()` starts from: the planned ANN search, nearest first."""
     async with engine.connect() as conn, conn.begin():
         plan = await dense.plan_for(conn, scope, exact_max=exact_max, own_indexes=own_indexes)
-        await _ann_settings(conn, max(ef_search or plan.ef_search, k))
+        await _ann_settings(conn, max(ef_search or dense.EF_SEARCH, k))
         rows = await conn.execute(
             text(f"WITH readable AS NOT MATERIALIZED ({readable_chunks(scope)}) {dense.candidates_sql(plan, scope.dims)}"),
             {**scope.params(), **plan.params(), "qvec": vector_literal(query_vector), "n_dense": k},
