@@ -14,6 +14,7 @@ write path and needs nothing but one statement per batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC
@@ -59,10 +60,8 @@ class Recorder:
             return
         await self._queue.join()
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):  # the cancellation just asked for
             await self._task
-        except asyncio.CancelledError:
-            pass
         self._task = None
         if self._conn is not None:
             await self._conn.close()

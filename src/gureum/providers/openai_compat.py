@@ -13,6 +13,7 @@ configuration too.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import contextmanager
 from typing import Any
@@ -77,15 +78,13 @@ def map_errors(name: str):  # type: ignore[no-untyped-def]
 
 
 def error_from_response(name: str, status: int, raw: bytes) -> UpstreamError:
-    message = raw[:300].decode("utf-8", "replace")
-    try:
+    message = raw[:300].decode("utf-8", "replace")  # the raw text, unless the body says more
+    with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
         err = orjson.loads(raw).get("error")
         if isinstance(err, dict) and err.get("message"):
             message = str(err["message"])
         elif isinstance(err, str):
             message = err
-    except (orjson.JSONDecodeError, AttributeError):
-        pass
     text = f"provider '{name}' returned {status}: {message}"
     if status == 429:
         return UpstreamRateLimited(text, upstream_status=status)

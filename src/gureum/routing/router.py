@@ -5,6 +5,7 @@ so that a provider that hangs can never hang the client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -163,7 +164,6 @@ class Router:
 async def _aclose(it: AsyncIterator[Any]) -> None:
     close = getattr(it, "aclose", None)
     if close is not None:
-        try:
+        # Closing a broken upstream must not mask the error that broke it.
+        with contextlib.suppress(Exception):
             await close()
-        except Exception:  # noqa: BLE001 — closing a broken upstream must not mask the real error
-            pass
