@@ -68,10 +68,6 @@ class _StreamError(Exception):
         self.message = message
 
 
-class _Garbage(Exception):
-    """A 2xx answer that is not the Messages protocol."""
-
-
 # --------------------------------------------------------------------------- errors
 
 
@@ -90,7 +86,7 @@ def map_error(exc: BaseException) -> GureumError:
     if isinstance(exc, _StreamError):
         status = _ERROR_STATUS.get(exc.err_type, 500)
         return _by_status(status, f"anthropic stream error {exc.err_type}: {exc.message}", httpx.Headers())
-    if isinstance(exc, (_Garbage, ValueError, KeyError, TypeError, AttributeError)):
+    if isinstance(exc, (shapes.MalformedReply, ValueError, KeyError, TypeError, AttributeError)):
         return UpstreamError(f"anthropic: response is not the Messages protocol ({exc})", retriable=True)
     return UpstreamError(f"anthropic: {type(exc).__name__}: {exc}", retriable=True)
 
@@ -284,7 +280,7 @@ def _usage(raw: dict[str, Any]) -> Usage:
 
 def from_anthropic_message(raw: Any) -> ChatResult:
     if not isinstance(raw, dict) or raw.get("type") != "message" or not isinstance(raw.get("content"), list):
-        raise _Garbage(f"expected a message object, got {str(raw)[:200]!r}")
+        raise shapes.MalformedReply(f"expected a message object, got {str(raw)[:200]!r}")
     text: list[str] = []
     calls: list[dict[str, Any]] = []
     for block in raw["content"]:
@@ -323,7 +319,7 @@ class _StreamTranslator(shapes.ChunkBuilder):
             self.started = True
             return [self.opening()]
         if not self.started:
-            raise _Garbage(f"'{kind}' before message_start")
+            raise shapes.MalformedReply(f"'{kind}' before message_start")
         if kind == "content_block_start":
             block = data["content_block"]
             if block.get("type") == "tool_use":
@@ -423,7 +419,7 @@ class AnthropicProvider:
                         yield chunk
                     if translator.done:
                         return
-            raise _Garbage("stream ended before message_stop")
+            raise shapes.MalformedReply("stream ended before message_stop")
         except Exception as exc:
             raise map_error(exc) from exc
 

@@ -64,10 +64,6 @@ _FINISH: dict[str, FinishReason] = {
 _TASK_TYPE = {"query": "RETRIEVAL_QUERY", "passage": "RETRIEVAL_DOCUMENT"}
 
 
-class _Garbage(Exception):
-    """A reply that is not the generateContent protocol."""
-
-
 # --------------------------------------------------------------------------- errors
 
 
@@ -93,7 +89,7 @@ def map_error(exc: BaseException) -> GureumError:
     if isinstance(exc, GoogleAuthError):
         # Credentials are our configuration, not the request: another deployment may serve it.
         return UpstreamError(f"gemini: Google credentials failed ({exc})", retriable=True)
-    if isinstance(exc, (_Garbage, ValueError, KeyError, TypeError, AttributeError)):
+    if isinstance(exc, (shapes.MalformedReply, ValueError, KeyError, TypeError, AttributeError)):
         return UpstreamError(f"gemini: response is not the generateContent protocol ({exc})", retriable=True)
     return UpstreamError(f"gemini: {type(exc).__name__}: {exc}", retriable=True)
 
@@ -321,7 +317,7 @@ def from_gemini_response(resp: types.GenerateContentResponse, model: str) -> Cha
     if not choices:
         feedback = resp.prompt_feedback
         if feedback is None or feedback.block_reason is None:
-            raise _Garbage("no candidates and no promptFeedback")
+            raise shapes.MalformedReply("no candidates and no promptFeedback")
         # The prompt itself was blocked: an answer with nothing in it, flagged as filtered.
         choices = [shapes.choice(shapes.assistant_message([], []), "content_filter")]
     usage = _usage(resp.usage_metadata)
@@ -373,7 +369,7 @@ class _StreamTranslator(shapes.ChunkBuilder):
 
     def final(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         if not self._finish:
-            raise _Garbage("stream ended without a finishReason")
+            raise shapes.MalformedReply("stream ended without a finishReason")
         usage = self.usage or shapes.estimated_usage(body, "".join(self.text))
         out = [self.chunk({}, finish, index=index) for index, finish in sorted(self._finish.items())]
         out.append(self.closing(usage))
@@ -452,7 +448,7 @@ class GeminiProvider:
                 )
                 for embedding in resp.embeddings or []:
                     if embedding.values is None:
-                        raise _Garbage("embedding without values")
+                        raise shapes.MalformedReply("embedding without values")
                     vectors.append(list(embedding.values))
                     if embedding.statistics and embedding.statistics.token_count:
                         counted += int(embedding.statistics.token_count)  # Vertex reports per input

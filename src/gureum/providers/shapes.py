@@ -28,6 +28,7 @@ __all__ = [
     "ChunkBuilder",
     "DataURL",
     "FinishReason",
+    "MalformedReply",
     "StreamedToolCalls",
     "assistant_message",
     "chat_result",
@@ -54,6 +55,11 @@ __all__ = [
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 Block = TypeVar("Block")  # one unit of a provider's message content (a dict, an SDK part …)
+
+
+class MalformedReply(Exception):
+    """A 2xx reply that is not the provider's protocol; each adapter's `map_error` makes it an
+    upstream error, so the router falls back rather than passing garbage on."""
 
 
 # --------------------------------------------------------------------------- reading requests
