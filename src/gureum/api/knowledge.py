@@ -27,7 +27,6 @@ from gureum.api.common import (
     render,
     validate,
 )
-from gureum.cache import bump_collection
 from gureum.errors import InvalidRequest, NotFound
 from gureum.flow.types import Endpoint, Principal, Role
 from gureum.knowledge import collections, index
@@ -326,8 +325,7 @@ async def set_acl(name: str, doc_id: int, request: Request) -> dict[str, Any]:
     if not await index.set_document_acl(engine, col.id, doc_id, acl, "admin"):
         raise NotFound(f"no document {doc_id} in collection '{name}'", param="document_id")
     # Cached answers may quote this document to callers who just lost access.
-    await bump_collection(col.name, engine)
-    await index.maintain_set_indexes(engine)
+    await collections.documents_changed(engine, col)
     await audited(request, principal, "knowledge.document.acl", f"document:{name}/{doc_id}", {"acl": acl})
     return _doc_json(await svc.document(principal, col, doc_id, manage=True))
 
@@ -339,8 +337,7 @@ async def delete_document(name: str, doc_id: int, request: Request) -> dict[str,
     engine = platform(request).store.engine
     if not await index.delete_document(engine, col.id, doc_id):
         raise NotFound(f"no document {doc_id} in collection '{name}'", param="document_id")
-    await bump_collection(col.name, engine)
-    await index.maintain_set_indexes(engine)
+    await collections.documents_changed(engine, col)
     await audited(request, principal, "knowledge.document.delete", f"document:{name}/{doc_id}", {})
     return {"id": doc_id, "object": "document.deleted", "deleted": True}
 

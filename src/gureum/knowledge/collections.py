@@ -8,6 +8,7 @@ may leave unset (their defaults are here, not in the table)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -200,8 +201,16 @@ async def update(engine: AsyncEngine, settings: Settings, col: Collection, chang
 
 async def delete(engine: AsyncEngine, col: Collection) -> None:
     await index.delete_collection(engine, col.id)
+    await documents_changed(engine, col)
+
+
+async def documents_changed(engine: AsyncEngine, col: Collection,
+                            on_build: Callable[[int, int], None] | None = None) -> None:
+    """After documents or their ACLs changed: cached answers that may quote them are void, and
+    the ACL sets' own indexes converge on the sets' new sizes (`on_build` as in
+    `index.maintain_set_indexes`)."""
     await bump_collection(col.name, engine)
-    await index.maintain_set_indexes(engine)  # the own indexes of its ACL sets go too
+    await index.maintain_set_indexes(engine, on_build=on_build)
 
 
 def scope(col: Collection, principals: list[str] | tuple[str, ...]) -> index.Scope:

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gureum.cache import bump_collection
 from gureum.governance.pii import detect
 from gureum.knowledge import index, lexical
-from gureum.knowledge.collections import Collection
+from gureum.knowledge.collections import Collection, documents_changed
 from gureum.knowledge.documents import ChunkDraft, IngestError, SourceDocument
 from gureum.knowledge.embedders import Embedder
 from gureum.knowledge.embedders.base import normalise
@@ -219,13 +219,11 @@ class Ingestor:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        await self._maintain_set_indexes(progress)
+        # An ACL set that grew past the threshold gets its own graph (cached answers were voided
+        # batch by batch as they were written).
+        await index.maintain_set_indexes(self.engine, on_build=lambda _set, n: progress("set_index", n))
         report.seconds += time.perf_counter() - started
         return report
-
-    async def _maintain_set_indexes(self, progress: Progress) -> None:
-        # An ACL set that grew past the threshold gets its own graph, one that shrank loses it.
-        await index.maintain_set_indexes(self.engine, on_build=lambda _set, n: progress("set_index", n))
 
     async def sync(self, current_uris: set[str], report: IngestReport, progress: Progress | None = None) -> None:
         """Remove documents whose uri the source no longer has."""
@@ -233,8 +231,7 @@ class Ingestor:
         stale = sorted(set(known) - current_uris)
         report.deleted += await index.delete_documents_by_uri(self.engine, self.col.id, stale)
         if stale:
-            await bump_collection(self.col.name, self.engine)
-            await self._maintain_set_indexes(progress or (lambda event, n: None))
+            await documents_changed(self.engine, self.col)
         if progress:
             progress("deleted", len(stale))
 
