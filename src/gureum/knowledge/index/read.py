@@ -193,9 +193,8 @@ async def search(
         "k": k,
     }
     async with engine.connect() as conn, conn.begin():
-        plan = (await dense.plan_for(conn, scope, exact_max=exact_max, own_indexes=own_indexes) if w_dense > 0
-                else dense.DensePlan())
-        await _ann_settings(conn, max(ef_search or dense.EF_SEARCH, candidates))
+        ef = max(ef_search or dense.EF_SEARCH, candidates)
+        plan = await _plan_walks(conn, scope, w_dense > 0, exact_max, own_indexes, ef)
         rows = (await conn.execute(text(_search_sql(scope, plan, with_vectors, sentences)),
                                    {**params, **plan.params()})).all()
     hits = []
@@ -241,8 +240,7 @@ async def ann_dense(
 ) -> list[int]:
     """The dense candidates `search()` starts from: the planned ANN search, nearest first."""
     async with engine.connect() as conn, conn.begin():
-        plan = await dense.plan_for(conn, scope, exact_max=exact_max, own_indexes=own_indexes)
-        await _ann_settings(conn, max(ef_search or dense.EF_SEARCH, k))
+        plan = await _plan_walks(conn, scope, True, exact_max, own_indexes, max(ef_search or dense.EF_SEARCH, k))
         rows = await conn.execute(
             text(f"WITH readable AS NOT MATERIALIZED ({readable_chunks(scope)}) {dense.candidates_sql(plan, scope.dims)}"),
             {**scope.params(), **plan.params(), "qvec": vector_literal(query_vector), "n_dense": k},
@@ -257,10 +255,15 @@ async def dense_plan(engine: AsyncEngine, scope: Scope, *, exact_max: int | None
         return await dense.plan_for(conn, scope, exact_max=exact_max, own_indexes=own_indexes)
 
 
-async def _ann_settings(conn: AsyncConnection, ef_search: int) -> None:
+async def _plan_walks(conn: AsyncConnection, scope: Scope, wanted: bool, exact_max: int | None, own_indexes: bool,
+                      ef_search: int) -> dense.DensePlan:
+    """The dense plan for this transaction's search (empty when no dense part is `wanted`), with
+    the walk settings it runs under."""
+    plan = await dense.plan_for(conn, scope, exact_max=exact_max, own_indexes=own_indexes) if wanted else dense.DensePlan()
     # Iterative scans keep walking a filtered graph until the LIMIT is filled (pgvector >= 0.8).
     # With sorts priced out, a part the plan sends to a graph walks it: the planner's costs
     # favour reading a set's rows and sorting them, which is many times slower (a sort that has
     # no alternative — the exact part, the merge, BM25's top-n — still runs).
     await conn.execute(text(f"SET LOCAL hnsw.ef_search = {ef_search}; SET LOCAL hnsw.iterative_scan = relaxed_order; "
                             "SET LOCAL enable_sort = off"))
+    return plan
