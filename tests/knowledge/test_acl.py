@@ -8,7 +8,9 @@ a fake OpenAI-compatible upstream that records what it was sent.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -68,15 +70,18 @@ def env(request: pytest.FixtureRequest, database_url: str, upstream: tuple[FakeO
 
 def _plan(env: dict[str, Any], principals: list[str]) -> Any:
     """The dense plan these principals get on this run's collection (the thresholds patched)."""
-    from gureum.knowledge.index import dense
+    from gureum.knowledge import collections, index
+    from gureum.store import open_store
 
-    with psycopg.connect(env["database_url"]) as conn:
-        rows = conn.execute(
-            "SELECT s.id, s.n_chunks, s.acl && %s::text[] AS readable, EXISTS (SELECT 1 FROM pg_class c "
-            "WHERE c.relname = 'chunks_hnsw_set_' || s.id) AS own FROM acl_sets s JOIN collections col "
-            "ON col.id = s.collection_id WHERE col.tenant_id = %s", (principals, f"acme-{env['mode']}")).fetchall()
-    sets = [dense.ReadableSet(r[0], r[1], r[3]) for r in rows if r[2]]
-    return dense.plan(sets, collection_chunks=sum(r[1] for r in rows))
+    async def plan() -> Any:
+        store = await open_store(Path("."), env["database_url"], pool_size=1, migrate=False)
+        try:
+            col = await collections.get(store.engine, f"acme-{env['mode']}", "wiki")
+            return await index.dense_plan(store.engine, collections.scope(col, principals))
+        finally:
+            await store.close()
+
+    return asyncio.run(plan())
 
 
 def _own_indexes(env: dict[str, Any]) -> int:
