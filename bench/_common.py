@@ -84,5 +84,5 @@ class CachedEmbedder:
     async def embed_queries(self, texts: list[str]) -> np.ndarray:
         return await self._get("query", texts)
 
-    async def embed_passages(self, texts: list[str]) -> np.ndarray:
+    async def embed_passages(self, texts: list[str], *, data_tags: frozenset[str] = frozenset()) -> np.ndarray:
         return await self._get("passage", texts)

@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import WORK, database_url
 
 from gureum.config import load_settings
+from gureum.governance.principal import Principal
 from gureum.knowledge import collections
-from gureum.knowledge.embedders import resolve
 from gureum.knowledge.ingest import ingest_source
-from gureum.store import open_store
+from gureum.platform import Platform
 
 
 def write_corpus(data: Path, name: str, limit: int | None) -> Path:
@@ -52,17 +52,19 @@ def write_corpus(data: Path, name: str, limit: int | None) -> Path:
 
 async def gureum_run(url: str, folder: Path) -> dict[str, object]:
     settings = load_settings(use_file=False, database_url=url, data_dir=WORK)
-    store = await open_store(settings.data_dir, url, pool_size=4)
+    platform = await Platform.start(settings, bootstrap_keys=False)
+    store = platform.store
     try:
         col = await collections.create(store.engine, settings, "bench", f"ingest-{os.getpid()}-{int(time.time())}")
-        emb = resolve(settings, col.embedder)
+        # Every batch is a governed embeddings call, as in the product.
+        emb = platform.embedder(Principal.service("bench", "ingest"), col, origin="bench")
         emb.token_count("warm up")  # model load is not ingestion
         report = await ingest_source(store.engine, col, emb, str(folder))
         d = report.as_dict()
         return {"system": "gureum", "docs": d["added"], "chunks": d["chunks"], "seconds": d["seconds"],
                 "docs_per_s": d["docs_per_s"], "chunks_per_s": d["chunks_per_s"], "failed": len(d["failed"])}
     finally:
-        await store.close()
+        await platform.stop()
 
 
 def main() -> None:

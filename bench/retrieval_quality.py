@@ -25,17 +25,24 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import CachedEmbedder, database_url
 
 from gureum.config import load_settings
+from gureum.governance.principal import Principal
 from gureum.knowledge import collections
-from gureum.knowledge.embedders import resolve
-from gureum.knowledge.evaluate import ingest_dataset, load_beir, run_queries, score
+from gureum.knowledge.evaluate import (
+    EVAL_TENANT,
+    ingest_dataset,
+    load_beir,
+    run_queries,
+    score,
+)
 from gureum.knowledge.retrieve import Options
-from gureum.store import open_store
+from gureum.platform import Platform
 
 CONFIGS = {
     "lexical": Options(mode="lexical"),
@@ -55,15 +62,20 @@ async def main() -> None:
     args = ap.parse_args()
     url = database_url()
     settings = load_settings(use_file=False, database_url=url, data_dir=Path(__file__).parent / ".work")
-    store = await open_store(settings.data_dir, url, pool_size=2)
+    gureum = await Platform.start(settings, bootstrap_keys=False)
+    store = gureum.store
+    principal = Principal.service(EVAL_TENANT, "bench")
     rows = []
     try:
         for name in args.datasets:
             ds = load_beir(Path(args.data) / name)
-            inner = resolve(settings, "local-embed")
-            emb = inner if args.no_cache else CachedEmbedder(inner)
+
+            def embedder(col: Any) -> Any:  # the governed embedder, its vectors cached on disk across runs
+                inner = gureum.embedder(principal, col, origin="bench")
+                return inner if args.no_cache else CachedEmbedder(inner)
+
             t = time.perf_counter()
-            col, report = await ingest_dataset(store.engine, settings, ds, embedder=emb)
+            col, emb, report = await ingest_dataset(store.engine, settings, ds, embedder)
             print(f"# {name}: {len(ds.corpus)} docs -> {report.chunks} chunks in {time.perf_counter() - t:.1f}s "
                   f"(cache hits {getattr(emb, 'hits', 0)}, misses {getattr(emb, 'misses', 0)})", file=sys.stderr)
             qvecs = await emb.embed_queries([str(q["text"]) for q in ds.queries])
@@ -75,7 +87,7 @@ async def main() -> None:
                 print(json.dumps(row), flush=True)
             await collections.delete(store.engine, col)
     finally:
-        await store.close()
+        await gureum.stop()
     print("\n| dataset | component | R@1 | R@5 | R@10 | MRR@10 | nDCG@10 | query p50 ms |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:

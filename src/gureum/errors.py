@@ -63,6 +63,14 @@ class ModelNotFound(NotFound):
     code = "model_not_found"
 
 
+class Conflict(GureumError):
+    """The resource is in a state that does not allow this now (busy, already decided)."""
+
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
+
+
 class PayloadTooLarge(GureumError):
     status = 413
     type = "invalid_request_error"
@@ -122,6 +130,17 @@ class ServiceUnavailable(GureumError):
     status = 503
     type = "service_unavailable"
     code = "no_deployment_available"
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The database cannot be reached (restarting, failing over, pool exhausted): retry shortly."""
+
+    code = "store_unavailable"
+
+    def __init__(self, message: str = "The store is unreachable right now (restarting or failing over); retry "
+                 "shortly.", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.headers.setdefault("retry-after", "2")
 
 
 class UpstreamTimeout(UpstreamError):

@@ -1,5 +1,6 @@
 """Logging: JSON lines (default) or plain text, each record tagged with the request id of the
-request being served, so a log line can be joined with its ledger row and audit event."""
+request being served, so a log line can be joined with its ledger row and audit event, and —
+when tracing is on — with the trace and span it was written in."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import time
 
 import orjson
+from opentelemetry import trace
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("gureum_request_id", default=None)
 
@@ -23,6 +25,10 @@ class JsonFormatter(logging.Formatter):
         rid = request_id_var.get()
         if rid:
             doc["request_id"] = rid
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            doc["trace_id"] = format(span.trace_id, "032x")
+            doc["span_id"] = format(span.span_id, "016x")
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(doc).decode()

@@ -1,17 +1,21 @@
 """The running platform: everything a process builds once at start-up (store, HTTP pool,
-providers, catalog, router, recorder, the flow) and tears down at shutdown."""
+providers, catalog, router, recorder, policy, caches, the flow behind its gateway) and tears
+down at shutdown. A server, a CLI command and a job worker each start one; every model call
+any of them makes goes through `Platform.complete` (the gateway)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from gureum.cache import ResponseCache
 from gureum.config import Settings
+from gureum.flow.embedder import GovernedEmbedder, governed_embedder
+from gureum.flow.gateway import Caller, Gateway, Request
 from gureum.flow.pipeline import build
 from gureum.flow.stages.account import Account
 from gureum.flow.stages.audit import Audit
@@ -22,15 +26,19 @@ from gureum.flow.stages.context import FitContext
 from gureum.flow.stages.guard import Guard
 from gureum.flow.stages.identify import Identify
 from gureum.flow.stages.limits import Limits
+from gureum.flow.stages.parse import Parse
 from gureum.flow.stages.retrieve import Retrieve
 from gureum.flow.stages.route import Route
-from gureum.flow.types import Next
+from gureum.flow.types import Context, Reply
 from gureum.governance.counters import Counters, MemoryCounters, RedisCounters
 from gureum.governance.identity import KeyStore
 from gureum.governance.pii import warm_up as pii_warm_up
 from gureum.governance.policy import Policy
+from gureum.governance.principal import Principal
 from gureum.governance.recorder import Recorder
+from gureum.knowledge.collections import Collection
 from gureum.knowledge.service import KnowledgeService
+from gureum.observability.tracing import Tracing
 from gureum.providers import registry
 from gureum.providers.base import Provider
 from gureum.routing.auto import AutoRoute, LatencyTracker
@@ -38,6 +46,9 @@ from gureum.routing.catalog import Catalog
 from gureum.routing.difficulty import load_estimator
 from gureum.routing.router import Router
 from gureum.store import Store, open_store
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger("gureum")
 
@@ -64,13 +75,21 @@ class Platform:
     router: Router
     recorder: Recorder
     keys: KeyStore
-    flow: Next
+    policy: Policy
+    cache: ResponseCache
+    knowledge: KnowledgeService
+    gateway: Gateway
     generated_admin_key: str | None = None
     redis: Any | None = None  # redis.asyncio client when settings.redis_url is set
-    extras: dict[str, Any] = field(default_factory=dict)
+    warm_up: asyncio.Task[None] | None = None
+    tracing: Tracing | None = None
 
     @classmethod
-    async def start(cls, settings: Settings) -> Platform:
+    async def start(cls, settings: Settings, *, bootstrap_keys: bool = True,
+                    span_exporter: SpanExporter | None = None) -> Platform:
+        """`bootstrap_keys`: create the first admin key in an empty store (a server does; a CLI
+        command or worker does not, since nobody would see a generated key). `span_exporter`:
+        where traces go instead of `tracing.otlp_endpoint` (an embedding application's own)."""
         store = await open_store(settings.data_dir, settings.database_url, pool_size=settings.store.pool_size,
                                  server_settings=settings.store.embedded_server)
         http = httpx.AsyncClient(
@@ -83,7 +102,7 @@ class Platform:
         recorder = Recorder(psycopg_dsn(store.url), batch_max=settings.store.audit_batch_max)
         await recorder.start()
         keys = KeyStore(store.engine)
-        generated = await keys.bootstrap(settings.admin_key)
+        generated = await keys.bootstrap(settings.admin_key) if bootstrap_keys else None
         redis = _redis(settings.redis_url)
         gov = settings.governance
         policy = Policy(gov, catalog)
@@ -92,34 +111,48 @@ class Platform:
         await cache.start(preload=settings.preload_models)
         latency = LatencyTracker(settings.economy.latency_window, settings.economy.latency_min_samples)
         auto = AutoRoute(settings.economy, load_estimator(settings.economy.difficulty_model), latency)
-        flow = build(
+        knowledge = KnowledgeService(store.engine, settings)
+        gateway = Gateway()
+        tracing = Tracing.create(settings.tracing, span_exporter)
+        tracer = tracing.tracer if tracing is not None else None
+        gateway.bind(build(
             [
-                Audit(recorder),
+                Audit(recorder, gov.audit_anonymous_per_minute),
                 Identify(keys),
+                Parse(),
                 Account(recorder),
-                Authorize(checks=[policy.check]),
-                Retrieve(KnowledgeService(store.engine, settings, providers), catalog, policy, router, recorder),
+                Authorize(policy),
+                Retrieve(knowledge, catalog, policy, gateway),
                 Guard(policy, gov),
                 Limits(policy, counters, store.engine, gov, hold_seconds=2 * settings.request_timeout + 60),
-                Cache(cache),
-                Route(catalog, filters=[policy.allow_list, policy.residency, auto]),
-                FitContext(settings.economy, router, latency, recorder),
-                Call(router),
-            ]
-        )
-        platform = cls(settings, store, http, providers, catalog, router, recorder, keys, flow, generated, redis)
-        platform.extras["policy"] = policy
-        platform.extras["cache"] = cache
+                Cache(cache, policy, gateway),
+                Route(policy, auto),
+                FitContext(settings.economy, gateway, latency),
+                Call(router, tracer),
+            ],
+            tracer,
+        ))
+        warm_up = None
         if settings.preload_models:
             # Beside serving rather than before it, so the API is ready at once.
-            platform.extras["warm_up"] = asyncio.create_task(asyncio.to_thread(pii_warm_up), name="gureum-warm-up")
-        return platform
+            warm_up = asyncio.create_task(asyncio.to_thread(pii_warm_up), name="gureum-warm-up")
+        return cls(settings, store, http, providers, catalog, router, recorder, keys, policy, cache, knowledge,
+                   gateway, generated, redis, warm_up, tracing)
+
+    async def complete(self, caller: Caller, request: Request, *, origin: str = "api",
+                       parent: Context | None = None) -> Reply:
+        """Send one call through the flow (see `gureum.flow.gateway`)."""
+        return await self.gateway.complete(caller, request, origin=origin, parent=parent)
+
+    def embedder(self, principal: Principal, col: Collection, *, origin: str = "knowledge") -> GovernedEmbedder:
+        """The collection's embedder as `principal`: each batch a governed `embeddings` call."""
+        return governed_embedder(self.gateway, self.catalog, principal, col.embedder,
+                                 data_tags=frozenset({col.residency}), origin=origin)
 
     async def stop(self) -> None:
-        if "warm_up" in self.extras:
-            await self.extras["warm_up"]
-        if "cache" in self.extras:
-            await self.extras["cache"].close()
+        if self.warm_up is not None:
+            await self.warm_up
+        await self.cache.close()
         await self.recorder.stop()
         if self.redis is not None:
             await self.redis.aclose()
@@ -127,3 +160,5 @@ class Platform:
             await p.aclose()
         await self.http.aclose()
         await self.store.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()

@@ -89,3 +89,18 @@ def test_sdk_raises_typed_errors(gateway: str) -> None:
     client = openai.OpenAI(base_url=f"{gateway}/v1", api_key=ADMIN_KEY, max_retries=0)
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="missing", messages=[{"role": "user", "content": "x"}])
+
+
+@pytest.mark.parametrize("method,path", [
+    ("DELETE", "/v1/memories?user=%00"), ("GET", "/v1/memories?agent=a%00b"), ("GET", "/v1/agents/a%00b"),
+    ("GET", "/v1/jobs?state=%00"),
+])
+def test_nul_in_the_url_is_a_400_not_a_store_error(http: httpx.Client, method: str, path: str) -> None:
+    err = _assert_openai_error(http.request(method, path), 400, "invalid_value")
+    assert "NUL" in err["message"]
+
+
+def test_nul_in_a_stored_json_field_is_a_400(http: httpx.Client) -> None:
+    r = http.post("/v1/admin/keys", json={"name": "a\u0000b", "role": "member"})
+    err = _assert_openai_error(r, 400, "invalid_value")
+    assert "NUL" in err["message"]

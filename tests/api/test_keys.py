@@ -15,7 +15,16 @@ from tests.conftest import ADMIN_KEY
 
 @pytest.fixture(scope="module")
 def admin(gateway: str) -> httpx.Client:
-    return httpx.Client(base_url=gateway, headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
+    client = httpx.Client(base_url=gateway, headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=10)
+    for tenant in ("acme", "beta"):
+        assert client.post("/v1/admin/tenants", json={"id": tenant}).status_code == 201
+    return client
+
+
+def test_a_key_for_a_tenant_that_does_not_exist_is_a_404(admin: httpx.Client) -> None:
+    r = admin.post("/v1/admin/keys", json={"tenant_id": "acmee"})  # a typo
+    assert r.status_code == 404 and r.json()["error"]["param"] == "tenant_id", r.text
+    assert "acmee" not in {t["id"] for t in admin.get("/v1/admin/tenants").json()["data"]}
 
 
 def _chat(gateway: str, key: str) -> httpx.Response:

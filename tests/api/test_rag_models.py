@@ -1,7 +1,8 @@
 """`rag/<collection>` models in `/v1/models` and `/v1/models/{id}`, driven with the official openai
 SDK: each tenant sees its own collections and never another tenant's; a model is listed exactly
-when the caller's chat with it would pass the tenant's allow-list (for the `rag/` name and for the
-collection's answer model), which the last test checks by chatting with every collection."""
+when the caller's chat with it would pass the tenant's allow-list (for the `rag/` name, the
+collection's answer model and its embedder), which the last test checks by chatting with every
+collection."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from tests.support.fake_openai import FakeOpenAI
 from tests.support.servers import serve_app
 
 T = uuid.uuid4().hex[:6]
-A, B, LIMITED, RAG_ONLY = f"ta{T}", f"tb{T}", f"tc{T}", f"td{T}"
+A, B, LIMITED, RAG_ONLY, NO_EMBEDDER = f"ta{T}", f"tb{T}", f"tc{T}", f"td{T}", f"te{T}"
 COLLECTIONS = {
     A: ["handbook", "faq"],
     B: ["b-wiki"],
     LIMITED: ["public-news", "hr-salaries", "other"],
     RAG_ONLY: ["docs"],
+    NO_EMBEDDER: ["notes"],
 }
 
 
@@ -33,8 +35,10 @@ def env(database_url: str, upstream: tuple[FakeOpenAI, str], tmp_path_factory: p
     from gureum.app import create_app
 
     governance = {"tenants": {
-        LIMITED: {"allowed_models": ["gpt-test", "rag/public-*"], "group_models": {"hr": ["rag/hr-*"]}},
-        RAG_ONLY: {"allowed_models": ["rag/*"]},  # the rag/ name, but not its answer model gpt-test
+        # A collection's embedder is a model its calls use like any other: the allow-list names it.
+        LIMITED: {"allowed_models": ["gpt-test", "local-embed", "rag/public-*"], "group_models": {"hr": ["rag/hr-*"]}},
+        RAG_ONLY: {"allowed_models": ["rag/*", "local-embed"]},  # the rag/ name, but not its answer model gpt-test
+        NO_EMBEDDER: {"allowed_models": ["gpt-test", "rag/*"]},  # every model but the collections' embedder
     }}
     settings = kn_gateway_settings(database_url, upstream[1], tmp_path_factory.mktemp("ragmodels"),
                                    governance=governance)
@@ -47,7 +51,10 @@ def env(database_url: str, upstream: tuple[FakeOpenAI, str], tmp_path_factory: p
                 assert r.status_code == 201, r.text  # type: ignore[attr-defined]
             r = api.call("POST", f"/v1/collections/{names[0]}/documents", admin,
                          {"documents": [{"uri": "a.md", "text": "# 안내\n\n회사 안내 문서입니다."}]})
-            assert r.status_code == 200, r.text  # type: ignore[attr-defined]
+            if tenant == NO_EMBEDDER:  # its documents cannot be embedded: the embedder is not on the list
+                assert r.status_code == 403 and "'local-embed' is not allowed" in r.text, r.text  # type: ignore[attr-defined]
+            else:
+                assert r.status_code == 200, r.text  # type: ignore[attr-defined]
         yield {"base": base, "api": api}
 
 
@@ -102,11 +109,13 @@ def test_the_allow_list_decides_what_is_listed(env: dict[str, Any]) -> None:
         sdk(env, LIMITED).models.retrieve("rag/hr-salaries")
     # rag/* is allowed but the answer model is not: a chat would be refused, so nothing is listed.
     assert rag_ids(sdk(env, RAG_ONLY)) == set()
+    # Nor when the collection's embedder is not: its retrieval would be refused.
+    assert rag_ids(sdk(env, NO_EMBEDDER)) == set()
     # Auditor keys may call no model at all.
     assert rag_ids(sdk(env, A, role="auditor")) == set()
 
 
-@pytest.mark.parametrize("tenant,groups", [(A, []), (LIMITED, []), (LIMITED, ["hr"]), (RAG_ONLY, [])])
+@pytest.mark.parametrize("tenant,groups", [(A, []), (LIMITED, []), (LIMITED, ["hr"]), (RAG_ONLY, []), (NO_EMBEDDER, [])])
 def test_listed_exactly_when_a_chat_is_allowed(env: dict[str, Any], tenant: str, groups: list[str]) -> None:
     client = sdk(env, tenant, groups=groups)
     listed = rag_ids(client)

@@ -196,3 +196,31 @@ def test_entries_are_shared_through_redis(
     with serve_app(create_app(settings.model_copy(update={"data_dir": tmp_path / "b"}))) as b:
         assert ask(b, question).headers["x-gureum-cache"] == "exact"
     assert len(fake.requests) == n
+
+
+def embed(base: str, inputs: Any, *, headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
+    rid = "req_" + uuid.uuid4().hex
+    h = {"authorization": f"Bearer {ADMIN_KEY}", "x-request-id": rid, **(headers or {})}
+    return httpx.post(f"{base}/v1/embeddings", json={"model": "emb-test", "input": inputs, **body}, headers=h,
+                      timeout=30)
+
+
+def test_embeddings_are_cached_exactly(gw: str, upstream: tuple[FakeOpenAI, str], database_url: str) -> None:
+    """Embeddings are deterministic: no temperature rule applies; the same inputs with the same
+    parameters get the stored vectors for free, any other input or parameter goes upstream."""
+    fake = upstream[0]
+    inputs = [f"embed me {uuid.uuid4().hex[:6]}", "and me"]
+    n = len(fake.requests)
+    first = embed(gw, inputs)
+    assert first.status_code == 200 and first.headers["x-gureum-cache"] == "miss", first.text
+    second = embed(gw, inputs)
+    assert second.status_code == 200 and second.headers["x-gureum-cache"] == "exact"
+    assert len(fake.requests) == n + 1
+    assert second.json()["data"] == first.json()["data"] and second.json()["object"] == "list"
+    assert second.json()["usage"] == {"prompt_tokens": 0, "total_tokens": 0} and "id" not in second.json()
+    row = ledger_row(database_url, second.headers["x-request-id"])
+    assert row["cache"] == "exact" and row["cost"] == 0 and row["cost_saved"] > 0
+    assert embed(gw, inputs[:1]).headers["x-gureum-cache"] == "miss"  # other inputs
+    assert embed(gw, inputs, encoding_format="base64").headers["x-gureum-cache"] == "miss"  # another parameter
+    assert embed(gw, inputs, headers={"cache-control": "no-store"}).headers["x-gureum-cache"] == "bypass"
+    assert len(fake.requests) == n + 4

@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import ADMIN_KEY, gateway_settings
 from tests.knowledge.conftest import Api, kn_gateway_settings
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.keys import make_key as member_key
 from tests.support.servers import serve_app
 
 
@@ -41,10 +42,7 @@ def gw(database_url: str, upstream: tuple[FakeOpenAI, str], tmp_path_factory: py
 
 
 def make_key(base: str, tenant: str, user: str | None = None, groups: list[str] | None = None) -> str:
-    r = httpx.post(f"{base}/v1/admin/keys", headers={"authorization": f"Bearer {ADMIN_KEY}"},
-                   json={"tenant_id": tenant, "role": "member", "user_id": user, "groups": groups or []}, timeout=60)
-    assert r.status_code == 201, r.text
-    return str(r.json()["key"])
+    return member_key(base, tenant, user=user, groups=groups)
 
 
 def post(base: str, body: dict[str, Any], key: str = ADMIN_KEY, headers: dict[str, str] | None = None) -> str:
@@ -213,16 +211,28 @@ def test_rag_answers_die_with_a_collection_change(rag: dict[str, Any]) -> None:
     assert rag_ask(rag, "alice", q) == "miss"
     assert rag_ask(rag, "alice", q) == "exact"
 
-    async def bump() -> int:
+    async def bump(tenant: str) -> int:
         engine = create_async_engine(_driver_url(rag["settings"].database_url))
         try:
-            return await bump_collection("hrfaq", engine)
+            return await bump_collection(tenant, "hrfaq", engine)
         finally:
             await engine.dispose()
 
-    assert asyncio.run(bump()) >= 1
+    assert asyncio.run(bump("other-tenant")) >= 1
+    assert rag_ask(rag, "alice", q) == "exact"  # another tenant's collection of the same name changed
+    assert asyncio.run(bump("acme")) >= 1
     assert rag_ask(rag, "alice", q) == "miss"  # same documents, same prompt: the generation alone separates
     assert rag_ask(rag, "alice", q) == "exact"
+
+
+def test_purging_a_collection_voids_its_answers(rag: dict[str, Any]) -> None:
+    q = "사내 식당은 몇 시에 여나요?"
+    assert rag_ask(rag, "alice", q) == "miss"
+    assert rag_ask(rag, "alice", q) == "exact"
+    r = httpx.delete(f"{rag['base']}/v1/cache", params={"collection": "hrfaq"}, timeout=60,
+                     headers={"authorization": f"Bearer {rag['keys']['admin']}"})
+    assert r.status_code == 200 and r.json()["collection"] == "hrfaq" and r.json()["deleted"] >= 1, r.text
+    assert rag_ask(rag, "alice", q) == "miss"
 
 
 # --- the key builder on its own ----------------------------------------------------------------

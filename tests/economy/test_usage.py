@@ -26,6 +26,7 @@ from gureum.routing.breaker import CircuitBreaker
 from gureum.routing.catalog import Deployment
 from tests.conftest import ADMIN_KEY, gateway_settings
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.keys import make_key
 from tests.support.servers import serve_app
 
 DEPLOYMENTS = [
@@ -58,10 +59,7 @@ def env(database_url: str, upstream: tuple[FakeOpenAI, str], tmp_path_factory: p
 
 
 def _key(base: str, tenant: str, user: str) -> str:
-    r = httpx.post(f"{base}/v1/admin/keys", headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=60,
-                   json={"tenant_id": tenant, "role": "member", "user_id": user})
-    assert r.status_code == 201, r.text
-    return str(r.json()["key"])
+    return make_key(base, tenant, user=user)
 
 
 def _chat(base: str, key: str, content: str, model: str = "auto", **extra: Any) -> httpx.Response:

@@ -18,6 +18,7 @@ from gureum.flow.stages.context import SUMMARY_PROMPT
 from gureum.tokens import estimate_messages
 from tests.conftest import ADMIN_KEY, gateway_settings
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.keys import make_key
 from tests.support.servers import serve_app
 
 
@@ -117,10 +118,7 @@ def gw(database_url: str, upstream: tuple[FakeOpenAI, str], tmp_path_factory: py
 
 
 def member(base: str, tenant: str) -> str:
-    r = httpx.post(f"{base}/v1/admin/keys", headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=60,
-                   json={"tenant_id": tenant, "role": "member", "user_id": f"u-{tenant}"})
-    assert r.status_code == 201, r.text
-    return str(r.json()["key"])
+    return make_key(base, tenant, user=f"u-{tenant}")
 
 
 def send(base: str, messages: list[dict[str, Any]], key: str = ADMIN_KEY, model: str = "chat") -> str:
@@ -133,7 +131,8 @@ def send(base: str, messages: list[dict[str, Any]], key: str = ADMIN_KEY, model:
 
 def ledger(database_url: str, rid: str) -> dict[str, Any]:
     with psycopg.connect(database_url) as conn:
-        cur = conn.execute("SELECT model, deployment, cost, tokens_saved, route FROM ledger WHERE request_id = %s", (rid,))
+        cur = conn.execute("SELECT model, endpoint, parent_id, deployment, cost, tokens_saved, route FROM ledger "
+                           "WHERE request_id = %s", (rid,))
         row = cur.fetchone()
         names = [d.name for d in cur.description or []]
     assert row is not None, rid
@@ -158,8 +157,14 @@ def test_long_chat_is_summarised_by_the_cheapest_allowed_model(
     assert main["tokens_saved"] > 1000
     ctx = main["route"]["context"]
     assert ctx["method"] == "summary" and ctx["summariser"] == "cheap-us@fake" and ctx["after"] <= ctx["budget"] == 600
+    # The summary is a sub-call of the chat: its own ledger row (and audit event) under the chat's id.
     summary = ledger(database_url, f"{rid}:summary")
-    assert summary["model"] == "context-summary" and summary["deployment"] == "cheap-us@fake" and summary["cost"] > 0
+    assert summary["endpoint"] == "summary" and summary["parent_id"] == rid and summary["model"] == "chat"
+    assert summary["deployment"] == "cheap-us@fake" and summary["cost"] > 0
+    with psycopg.connect(database_url) as conn:
+        action, detail = conn.execute("SELECT action, detail FROM audit_events WHERE request_id = %s",
+                                      (f"{rid}:summary",)).fetchone()
+    assert action == "api.summary" and detail["parent"] == rid and detail["deployment"] == "cheap-us@fake"
 
 
 def test_the_summariser_respects_residency(gw: str, upstream: tuple[FakeOpenAI, str]) -> None:

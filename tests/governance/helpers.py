@@ -15,17 +15,10 @@ import httpx
 import yaml
 
 from tests.conftest import ADMIN_KEY
+from tests.support.keys import make_key
 from tests.support.servers import free_port
 
 GUREUM = str(Path(sys.executable).parent / "gureum")
-
-
-def make_key(base: str, tenant: str, role: str = "member", user: str | None = None,
-             groups: list[str] | None = None) -> str:
-    r = httpx.post(f"{base}/v1/admin/keys", headers={"authorization": f"Bearer {ADMIN_KEY}"},
-                   json={"tenant_id": tenant, "role": role, "user_id": user, "groups": groups or []}, timeout=30)
-    assert r.status_code == 201, r.text
-    return str(r.json()["key"])
 
 
 def chat(base: str, key: str, content: Any = "hi", model: str = "gpt-test", **body: Any) -> httpx.Response:
@@ -85,3 +78,5 @@ class GureumProcess:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+
+__all__ = ["GUREUM", "GureumProcess", "achat", "chat", "make_key"]

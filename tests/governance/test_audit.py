@@ -202,6 +202,27 @@ def test_tenants_read_only_their_own_audit(gw: tuple[str, str]) -> None:
     assert r.status_code == 200 and r.json()["ok"] is True
 
 
+def test_a_tenants_audit_is_numbered_by_its_own_sequence(gw: tuple[str, str]) -> None:
+    """Other tenants' activity leaves no trace in a tenant's view: no gaps in its numbers, no
+    links of the global chain; the platform's auditors see the global sequence."""
+    base, t = gw
+    a, b = make_key(base, f"sa{t}"), make_key(base, f"sb{t}")
+    for _ in range(3):
+        assert chat(base, a).status_code == 200 and chat(base, b).status_code == 200 and chat(base, b).status_code == 200
+    auditor = {"authorization": f"Bearer {make_key(base, f'sa{t}', role='auditor')}"}
+    events = httpx.get(f"{base}/v1/audit/events", headers=auditor, params={"limit": 1000}, timeout=10).json()["data"]
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) >= 3  # its three chats (keys are root's events)
+    assert all("hash" not in e and "prev_hash" not in e for e in events)
+    page = httpx.get(f"{base}/v1/audit/events", headers=auditor, params={"after": 1, "limit": 2}, timeout=10).json()
+    assert [e["seq"] for e in page["data"]] == [2, 3]
+    root = {"authorization": f"Bearer {ADMIN_KEY}"}
+    glob = httpx.get(f"{base}/v1/audit/events", headers=root, params={"tenant_id": f"sa{t}", "limit": 1000},
+                     timeout=10).json()["data"]
+    assert [e["event_id"] for e in glob][: len(events)] == [e["event_id"] for e in events]
+    assert any(y["seq"] - x["seq"] > 1 for x, y in zip(glob, glob[1:], strict=False)) and "hash" in glob[0]
+
+
 def test_tenants_read_only_their_own_usage(gw: tuple[str, str]) -> None:
     base, t = gw
     a_admin = make_key(base, f"ua{t}", role="admin")

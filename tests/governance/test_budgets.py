@@ -14,8 +14,10 @@ import psycopg
 import pytest
 import redis
 
-from gureum.flow.types import Context, Endpoint, Principal, Reply, Role
+from gureum.flow.operations import CHAT
+from gureum.flow.types import Context, Reply
 from gureum.governance.budgets import pressure, window
+from gureum.governance.principal import Principal, Role
 from tests.conftest import gateway_settings
 from tests.governance.helpers import chat, make_key
 from tests.support.fake_openai import FakeOpenAI
@@ -58,6 +60,24 @@ def test_hard_budget_in_process_and_after_restart(database_url: str, upstream: t
     with _serve(database_url, upstream[1], tmp_path, gov) as base:
         r = chat(base, key, max_tokens=1)
         assert r.status_code == 429 and r.json()["error"]["code"] == "budget_exceeded"
+
+
+def test_calls_cheaper_than_a_micro_unit_cannot_outspend_a_hard_budget(
+    database_url: str, upstream: tuple[FakeOpenAI, str], tmp_path: Path
+) -> None:
+    """Each call costs half a micro-unit; counted to the nearest unit they would cost nothing and
+    never meet the limit while the ledger grew past it."""
+    tenant = "hm" + uuid.uuid4().hex[:8]
+    cheap = [{**PRICED[0], "price": {"input": 0, "output": 0.1}}]  # the fake's 5-word reply: 0.5 µ
+    gov = {"tenants": {tenant: {"budgets": [{"scope": "tenant", "period": "day", "limit": 0.000003}]}}}
+    from gureum.app import create_app
+
+    settings = gateway_settings(database_url, {"fake": upstream[1]}, tmp_path, deployments=cheap, governance=gov)
+    with serve_app(create_app(settings)) as base:
+        key = make_key(base, tenant)
+        codes = [chat(base, key, max_tokens=10).status_code for _ in range(8)]
+    assert 429 in codes and codes[0] == 200
+    assert _ledger_cost(database_url, tenant) <= 0.000003
 
 
 def test_soft_budget_warns(database_url: str, upstream: tuple[FakeOpenAI, str], tmp_path: Path) -> None:
@@ -198,7 +218,7 @@ async def test_limits_stage_sets_pressure(tmp_path: Path) -> None:
             return Reply(body={})
 
         for i in range(5):
-            ctx = Context(Endpoint.CHAT, {"model": "gpt-test", "messages": [{"role": "user", "content": "x"}],
+            ctx = Context(CHAT, {"model": "gpt-test", "messages": [{"role": "user", "content": "x"}],
                                           "max_tokens": 30}, f"r{i}", principal=Principal("t1", "k1", Role.MEMBER),
                           model="gpt-test")
             reply = await stage(ctx, call)

@@ -250,22 +250,21 @@ def _rules(pii: dict[str, Any]) -> Any:
 
 
 def test_stream_leak_check_holds_back_values_split_anywhere() -> None:
-    from gureum.flow.stages.guard import _Leaks, _Text
+    from gureum.governance.pii.leaks import Leaks, TextFilter
 
     rules = _rules({"default": {"*": "mask", "KR_RRN": "redact"}})
     text = ("첫 번째 고객의 주민등록번호는 850505-1234561 이고, " * 3) + "두 번째는 900101-1234568 입니다. " + "끝." * 40
     expected = text.replace("850505-1234561", "[KR_RRN]").replace("900101-1234568", "[KR_RRN]")
     for size in (1, 2, 5, 17):
-        seen: set[str] = set()
-        f = _Text(None, _Leaks(rules, {"us"}, seen))
+        leaks = Leaks(lambda type_: rules.strictest(type_, {"us"}))
+        f = TextFilter(None, leaks)
         out = "".join(f.feed(text[i:i + size]) for i in range(0, len(text), size)) + f.flush()
         assert out == expected, size
-        assert seen == {"KR_RRN"}
+        assert leaks.seen == {"KR_RRN"}
 
 
 async def test_stream_unmasks_tool_call_arguments_and_flushes_at_finish() -> None:
-    from gureum.flow.stages.guard import Guard
-    from gureum.flow.types import Context, Endpoint
+    from gureum.flow.replies import filter_stream
     from gureum.governance.pii import Vault
 
     vault = Vault()
@@ -281,9 +280,7 @@ async def test_stream_unmasks_tool_call_arguments_and_flushes_at_finish() -> Non
             yield {"id": "c", "choices": [{"index": 0, "delta": {"content": content[i:i + 4]}, "finish_reason": None}]}
         yield {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
 
-    guard = Guard.__new__(Guard)
-    ctx = Context(Endpoint.CHAT, {}, "r")
-    chunks = [c async for c in guard._guard_stream(ctx, upstream(), vault, None)]
+    chunks = [c async for c in filter_stream(upstream(), vault, None)]
     got_args = "".join(tc["function"]["arguments"] for c in chunks for ch in c["choices"]
                        for tc in ch["delta"].get("tool_calls") or [])
     got_text = "".join(ch["delta"].get("content") or "" for c in chunks for ch in c["choices"])

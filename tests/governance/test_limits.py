@@ -7,11 +7,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from gureum.errors import BudgetExceeded
 from gureum.governance.counters import (
     BudgetSpec,
     Counters,
@@ -76,6 +78,16 @@ async def test_budget_needs_seed_then_holds_and_refuses(counters: Counters) -> N
     assert v.kind == "ok" and v.budgets[0] == (20, 40)
 
 
+async def test_free_calls_hold_and_settle_zero(counters: Counters) -> None:
+    """A call on a free model (the embedded embedder) reserves 0 and settles 0, like any other."""
+    b = budget(limit=100, amount=0)
+    await counters.seed(b, 30)
+    assert (await counters.reserve("free", [], [b], 10_000)).kind == "ok"
+    await counters.settle("free", [(b, 0)], [])
+    v = await counters.reserve("next", [], [b], 10_000)
+    assert v.kind == "ok" and v.budgets == [(30, 0)]
+
+
 async def test_soft_budget_never_refuses(counters: Counters) -> None:
     b = budget(limit=10, amount=40, hard=False)
     await counters.seed(b, 0)
@@ -100,6 +112,26 @@ async def test_expired_hold_is_released(counters: Counters) -> None:
     assert (await counters.reserve("crashed", [], [b], 50)).kind == "ok"  # never settled
     assert (await counters.reserve("next", [], [b], 10_000)).kind == "budget"
     await asyncio.sleep(0.12)
+    assert (await counters.reserve("next", [], [b], 10_000)).kind == "ok"
+
+
+async def test_a_renewed_hold_outlives_its_first_expiry(counters: Counters) -> None:
+    b = budget(limit=100, amount=100)
+    await counters.seed(b, 0)
+    assert (await counters.reserve("long", [], [b], 100)).kind == "ok"
+    await counters.renew("long", [b], 10_000)
+    await asyncio.sleep(0.15)  # past the first expiry: still held
+    assert (await counters.reserve("next", [], [b], 10_000)).kind == "budget"
+    await counters.settle("long", [(b, 0)], [])
+    assert (await counters.reserve("next", [], [b], 10_000)).kind == "ok"
+
+
+async def test_an_expired_hold_is_not_renewed(counters: Counters) -> None:
+    b = budget(limit=100, amount=100)
+    await counters.seed(b, 0)
+    assert (await counters.reserve("dead", [], [b], 50)).kind == "ok"
+    await asyncio.sleep(0.1)
+    await counters.renew("dead", [b], 10_000)  # too late: the hold is gone, not taken again
     assert (await counters.reserve("next", [], [b], 10_000)).kind == "ok"
 
 
@@ -218,9 +250,11 @@ async def test_unreachable_redis_fails_closed_or_open(tmp_path: Path) -> None:
 
     from gureum.config import load_settings
     from gureum.errors import ServiceUnavailable
+    from gureum.flow.operations import CHAT
     from gureum.flow.stages.limits import Limits
-    from gureum.flow.types import Context, Endpoint, Principal, Reply, Role
+    from gureum.flow.types import Context, Reply
     from gureum.governance.policy import Policy
+    from gureum.governance.principal import Principal, Role
 
     dead = redis.asyncio.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     calls = []
@@ -233,7 +267,7 @@ async def test_unreachable_redis_fails_closed_or_open(tmp_path: Path) -> None:
         settings = load_settings(use_file=False, data_dir=tmp_path,
                                  governance={"defaults": {"rpm": 10}, "fail_open": fail_open})
         stage = Limits(Policy(settings.governance), RedisCounters(dead), None, settings.governance)
-        ctx = Context(Endpoint.CHAT, {"messages": []}, f"r-{fail_open}",
+        ctx = Context(CHAT, {"messages": []}, f"r-{fail_open}",
                       principal=Principal("t", "k", Role.MEMBER), model="m")
         if fail_open:
             assert (await stage(ctx, call)).body == {}
@@ -242,3 +276,43 @@ async def test_unreachable_redis_fails_closed_or_open(tmp_path: Path) -> None:
                 await stage(ctx, call)
     assert calls == ["r-True"]
     await dead.aclose()
+
+
+async def test_a_stream_longer_than_a_hold_keeps_its_reservation(tmp_path: Path) -> None:
+    """A budget hold lives as long as its stream, however long: renewed while the stream is open."""
+    from gureum.config import load_settings
+    from gureum.flow.operations import CHAT
+    from gureum.flow.stages.limits import Limits
+    from gureum.flow.types import Context, Reply
+    from gureum.governance.policy import Policy
+    from gureum.governance.principal import Principal, Role
+    from gureum.routing.catalog import Catalog
+
+    settings = load_settings(
+        use_file=False, data_dir=tmp_path, providers={"fake": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1"}},
+        deployments=[{"name": "m", "provider": "fake", "model": "x", "price": {"output": 10_000}}],
+        governance={"defaults": {"budgets": [{"scope": "tenant", "period": "day", "limit": 0.15}]}},
+    )
+    catalog = Catalog(settings, {"fake": object()})  # type: ignore[dict-item]
+    stage = Limits(Policy(settings.governance, catalog), MemoryCounters(), None, settings.governance, hold_seconds=0.3)
+
+    async def slow_stream(ctx: Context) -> Reply:
+        async def chunks() -> Any:
+            for _ in range(6):
+                await asyncio.sleep(0.2)
+                yield {"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None}]}
+        ctx.deployment = catalog.deployments["m@fake"]
+        return Reply(stream=chunks())
+
+    def ctx(rid: str) -> Context:  # max_tokens 10 at 0.01 each: a 0.10 worst case
+        return Context(CHAT, {"messages": [{"role": "user", "content": "x"}], "max_tokens": 10}, rid,
+                       principal=Principal("t", "k", Role.MEMBER), model="m", stream=True)
+
+    reply = await stage(ctx("long"), slow_stream)
+    assert reply.stream is not None
+    first = await anext(reply.stream)
+    await asyncio.sleep(0.5)  # the first hold (0.3 s) would have expired by now
+    with pytest.raises(BudgetExceeded):
+        await stage(ctx("second"), slow_stream)
+    rest = [c async for c in reply.stream]
+    assert first and len(rest) == 5

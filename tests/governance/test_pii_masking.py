@@ -96,3 +96,16 @@ def test_stream_holds_back_only_a_possible_placeholder_prefix() -> None:
 def test_stream_with_an_empty_vault_passes_through() -> None:
     stream = StreamUnmasker(Vault())
     assert stream.feed("<KR_PH") == "<KR_PH"
+
+
+def test_a_found_value_is_masked_wherever_it_occurs() -> None:
+    """The detector may miss a value glued to other characters; once found anywhere in a request,
+    it is masked everywhere in it, with the same placeholder."""
+    from gureum.governance.pii import apply_all, detect
+
+    texts = ["연락처 010-1234-5678 입니다", "x010-1234-5678y", "다시 010-1234-5678010-1234-5678"]
+    found = [detect(t) for t in texts]
+    assert not found[1]  # the detector alone does not see it there
+    out, vault = apply_all(texts, found, {"KR_PHONE": "mask"})
+    assert out == ["연락처 <KR_PHONE_1> 입니다", "x<KR_PHONE_1>y", "다시 <KR_PHONE_1><KR_PHONE_1>"]
+    assert vault.value("<KR_PHONE_1>") == "010-1234-5678"

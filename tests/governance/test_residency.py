@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
 
 from gureum.errors import PolicyBlocked
-from gureum.flow.types import Context, Endpoint, Principal, Role
 from gureum.governance.policy import Policy
 from gureum.governance.settings import GovernanceSettings
 from tests.conftest import gateway_settings
@@ -96,7 +96,7 @@ def test_header_adds_tags_and_cannot_remove(gw: tuple[str, str]) -> None:
 
 
 def test_tags_set_by_the_flow_are_enforced() -> None:
-    """RAG puts a collection's tags in ctx.data_tags; the filter honours them without any header."""
+    """RAG puts a collection's tags on the call; the filter honours them without any header."""
     from gureum.config import DeploymentSettings
     from gureum.routing.breaker import CircuitBreaker
     from gureum.routing.catalog import Deployment, Plan
@@ -107,12 +107,10 @@ def test_tags_set_by_the_flow_are_enforced() -> None:
 
     policy = Policy(GovernanceSettings())
     plan = Plan("m", [[dep("us"), dep("kr")], [dep("local")]])
-    ctx = Context(Endpoint.CHAT, {}, "r1", principal=Principal("t", "k", Role.MEMBER), model="m")
-    assert [d.region for d in policy.residency(ctx, plan).deployments()] == ["us", "kr", "local"]
-    ctx.data_tags.add("kr-only")
-    assert [d.region for d in policy.residency(ctx, plan).deployments()] == ["kr", "local"]
-    assert ctx.route["policy"]["residency"]["removed"] == ["m@us (us)"]
-    ctx.data_tags.add("eu-only")
-    assert [d.region for d in policy.residency(ctx, plan).deployments()] == ["local"]
+    route: dict[str, Any] = {}
+    assert [d.region for d in policy.keep_regions(plan, set(), route).deployments()] == ["us", "kr", "local"]
+    assert [d.region for d in policy.keep_regions(plan, {"kr-only"}, route).deployments()] == ["kr", "local"]
+    assert route["policy"]["residency"]["removed"] == ["m@us (us)"]
+    assert [d.region for d in policy.keep_regions(plan, {"kr-only", "eu-only"}, route).deployments()] == ["local"]
     with pytest.raises(PolicyBlocked, match="residency"):
-        policy.residency(ctx, Plan("m", [[dep("us")]]))
+        policy.keep_regions(Plan("m", [[dep("us")]]), {"kr-only"}, route)

@@ -1,5 +1,6 @@
 """Knowledge fixtures: a migrated store on the module's fresh database, settings with the
-embedded catalog, and helpers to build source documents."""
+embedded catalog, a platform on it (whose governed embedder ingestion and retrieval use), and
+helpers to build source documents."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from gureum.config import Settings, load_settings
+from gureum.governance.principal import Principal
+from gureum.knowledge.collections import Collection
 from gureum.knowledge.documents import Acl, SourceDocument
+from gureum.knowledge.embedders import Embedder
+from gureum.platform import Platform
 from gureum.store import Store, open_store
 
 
@@ -23,6 +28,18 @@ async def store(kn_settings: Settings) -> AsyncIterator[Store]:
     s = await open_store(Path(kn_settings.data_dir), kn_settings.database_url, pool_size=4)
     yield s
     await s.close()
+
+
+@pytest.fixture(scope="module")
+async def platform(kn_settings: Settings) -> AsyncIterator[Platform]:
+    p = await Platform.start(kn_settings, bootstrap_keys=False)
+    yield p
+    await p.stop()
+
+
+def embedder(platform: Platform, col: Collection) -> Embedder:
+    """The collection's embedder as its tenant's test service: every batch a governed call."""
+    return platform.embedder(Principal.service(col.tenant_id, "test"), col)
 
 
 def doc(uri: str, body: str, *, title: str = "", users: tuple[str, ...] = (), groups: tuple[str, ...] = (),
@@ -62,6 +79,8 @@ class Api:
 
     def key(self, admin_key: str, tenant: str, role: str = "member", user: str | None = None,
             groups: list[str] | None = None) -> str:
+        r = self.call("POST", "/v1/admin/tenants", admin_key, {"id": tenant})
+        assert r.status_code == 201, r.text  # type: ignore[attr-defined]
         r = self.call("POST", "/v1/admin/keys", admin_key, {"tenant_id": tenant, "role": role, "user_id": user,
                                                              "groups": groups or []})
         assert r.status_code == 201, r.text  # type: ignore[attr-defined]

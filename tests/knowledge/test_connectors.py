@@ -139,7 +139,7 @@ def test_missing_folder_and_unknown_scheme(tmp_path: Path) -> None:
 
 
 def test_extensions_register_like_the_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gureum.knowledge.connectors as registry
+    import gureum.knowledge.connectors.registry as registry
 
     monkeypatch.setattr(registry, "_FACTORIES", dict(registry._FACTORIES))  # leave no "memo" behind
 

@@ -7,11 +7,11 @@ from sqlalchemy import text
 
 from gureum.config import Settings
 from gureum.knowledge import collections, index
-from gureum.knowledge.embedders import resolve
 from gureum.knowledge.ingest import Ingestor
 from gureum.knowledge.retrieve import Options, retrieve
+from gureum.platform import Platform
 from gureum.store import Store
-from tests.knowledge.conftest import doc
+from tests.knowledge.conftest import doc, embedder
 
 DOCS = [
     doc("seoul.txt", "서울은 대한민국의 수도이며 한강이 도시를 가로지른다. 인구는 약 940만 명이다.", title="서울"),
@@ -25,28 +25,29 @@ DOCS = [
 
 
 @pytest.fixture(scope="module")
-async def col(store: Store, kn_settings: Settings) -> collections.Collection:
+async def col(store: Store, kn_settings: Settings, platform: Platform) -> collections.Collection:
     c = await collections.create(store.engine, kn_settings, "t1", "basics")
-    await Ingestor(store.engine, c, resolve(kn_settings, c.embedder)).run(DOCS)
+    await Ingestor(store.engine, c, embedder(platform, c)).run(DOCS)
     return c
 
 
-async def _q(store: Store, kn_settings: Settings, c: collections.Collection, query: str, **kw: object) -> list[index.Hit]:
-    return await retrieve(store.engine, c, resolve(kn_settings, c.embedder), ["*"], query, Options(**kw))  # type: ignore[arg-type]
+async def _q(platform: Platform, c: collections.Collection, query: str, **kw: object) -> list[index.Hit]:
+    vector = (await embedder(platform, c).embed_queries([query]))[0]
+    return await retrieve(platform.store.engine, c, ["*"], query, vector, Options(**kw))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "lexical", "dense"])
-async def test_finds_the_right_document(store: Store, kn_settings: Settings, col: collections.Collection, mode: str) -> None:
-    hits = await _q(store, kn_settings, col, "한국의 수도는 어디인가?", mode=mode, k=3)
+async def test_finds_the_right_document(store: Store, kn_settings: Settings, col: collections.Collection, mode: str, platform: Platform) -> None:
+    hits = await _q(platform, col, "한국의 수도는 어디인가?", mode=mode, k=3)
     assert hits[0].uri == "seoul.txt"
-    hits = await _q(store, kn_settings, col, "which database supports vector search?", mode=mode, k=3)
+    hits = await _q(platform, col, "which database supports vector search?", mode=mode, k=3)
     assert hits[0].uri == "postgres.txt"
 
 
-async def test_bm25_in_sql_matches_the_formula(store: Store, kn_settings: Settings, col: collections.Collection) -> None:
+async def test_bm25_in_sql_matches_the_formula(store: Store, kn_settings: Settings, col: collections.Collection, platform: Platform) -> None:
     import math
 
-    hits = await _q(store, kn_settings, col, "김치 발효", mode="lexical", k=1)
+    hits = await _q(platform, col, "김치 발효", mode="lexical", k=1)
     async with store.engine.connect() as conn:
         n, total = (await conn.execute(text("SELECT sum(n_chunks), sum(total_len) FROM acl_sets WHERE collection_id=:c"),
                                        {"c": col.id})).one()
@@ -65,17 +66,17 @@ async def test_bm25_in_sql_matches_the_formula(store: Store, kn_settings: Settin
 
 
 async def test_unchanged_is_a_no_op_and_changed_replaces(store: Store, kn_settings: Settings,
-                                                         col: collections.Collection) -> None:
-    emb = resolve(kn_settings, col.embedder)
+                                                         col: collections.Collection, platform: Platform) -> None:
+    emb = embedder(platform, col)
     report = await Ingestor(store.engine, col, emb).run(DOCS)
     assert (report.added, report.updated, report.unchanged) == (0, 0, len(DOCS))
     changed = doc("kimchi.txt", "김치찌개는 김치와 돼지고기를 넣고 끓인 찌개이다.", title="김치")
     report = await Ingestor(store.engine, col, emb).run([changed])
     assert report.updated == 1
-    hits = await _q(store, kn_settings, col, "돼지고기 찌개", mode="lexical", k=5)
+    hits = await _q(platform, col, "돼지고기 찌개", mode="lexical", k=5)
     assert hits[0].uri == "kimchi.txt" and "찌개" in hits[0].text
-    assert not await _q(store, kn_settings, col, "배추 젓갈 양념", mode="lexical", k=5) or all(
-        "배추" not in h.text for h in await _q(store, kn_settings, col, "배추 젓갈 양념", mode="lexical", k=5))
+    assert not await _q(platform, col, "배추 젓갈 양념", mode="lexical", k=5) or all(
+        "배추" not in h.text for h in await _q(platform, col, "배추 젓갈 양념", mode="lexical", k=5))
     async with store.engine.connect() as conn:
         stats = (await conn.execute(text(
             "SELECT (SELECT sum(n_chunks) FROM acl_sets WHERE collection_id=:c), (SELECT count(*) FROM chunks WHERE "

@@ -307,7 +307,7 @@ def test_lookup_by_suffix_then_media_type() -> None:
 
 
 def test_extension_parsers_register_like_the_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
-    import gureum.knowledge.parsers as registry
+    import gureum.knowledge.parsers.registry as registry
 
     monkeypatch.setattr(registry, "_BY_SUFFIX", dict(registry._BY_SUFFIX))
 

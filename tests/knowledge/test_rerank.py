@@ -158,7 +158,10 @@ def test_pii_policy_applies_to_what_the_reranker_is_sent(env: dict[str, Any], po
     contact = next(h for h in body["data"] if h["uri"] == "contact.md")
     assert "KR_PHONE" in contact["pii_types"]
     if policy == "allow":
-        assert sent["query"] == query and any(PHONE in d for d in sent["documents"])
+        # The collection lets its PII go; the tenant's own rule for region `us` (mask) still applies
+        # in the rerank sub-call's guard, as it does to an answer's prompt: a placeholder, never the value.
+        assert PHONE not in sent["query"] and "<KR_PHONE_1>" in sent["query"]
+        assert not any(PHONE in d for d in sent["documents"]) and any("<KR_PHONE" in d for d in sent["documents"])
         return
     assert PHONE not in sent["query"] and "[KR_PHONE]" in sent["query"]
     assert not any(PHONE in d for d in sent["documents"])
@@ -221,12 +224,17 @@ def test_reranker_usage_has_its_own_ledger_row(env: dict[str, Any], database_url
                    headers={"authorization": f"Bearer {env['keys']['kim']}", "x-request-id": rid})
     assert r.status_code == 200, r.text
     with psycopg.connect(database_url) as conn:
-        row = conn.execute("SELECT model, deployment, input_tokens, cost, route FROM ledger WHERE request_id = %s",
-                           (f"{rid}:rerank",)).fetchone()
-    assert row is not None
-    model, deployment, tokens, cost, route = row
+        row = conn.execute("SELECT model, deployment, input_tokens, cost, endpoint, parent_id FROM ledger "
+                           "WHERE request_id = %s", (f"{rid}:rerank",)).fetchone()
+        audit = conn.execute("SELECT action, detail FROM audit_events WHERE request_id = %s",
+                             (f"{rid}:rerank",)).fetchone()
+        parent = conn.execute("SELECT detail FROM audit_events WHERE request_id = %s", (rid,)).fetchone()
+    assert row is not None and audit is not None and parent is not None
+    model, deployment, tokens, cost, endpoint, parent_id = row
     assert (model, deployment) == ("rerank-us", "rerank-us@fake") and tokens > 0 and cost > 0
-    assert route == {"purpose": "rerank", "for": rid}
+    assert (endpoint, parent_id) == ("rerank", rid)
+    assert audit[0] == "api.rerank" and audit[1]["parent"] == rid and audit[1]["deployment"] == "rerank-us@fake"
+    assert parent[0]["rerank"]["request_id"] == f"{rid}:rerank"
 
 
 def test_reranker_settings_are_validated(env: dict[str, Any]) -> None:

@@ -9,11 +9,13 @@ import numpy as np
 import openai
 import pytest
 
+from gureum.errors import UpstreamRejected
 from gureum.providers.base import ProviderSettings
 from gureum.providers.local import LocalProvider, default_catalog
 from gureum.providers.local.chat import CHAT_MODEL, local_chat_available
 from gureum.providers.local.embed import EMBED_MODEL
 from tests.conftest import ADMIN_KEY
+from tests.providers.contract import ProviderContract, Rig
 from tests.support.servers import serve_app
 
 needs_llama = pytest.mark.skipif(not local_chat_available(), reason="gureum[local] extra not installed")
@@ -22,6 +24,16 @@ needs_llama = pytest.mark.skipif(not local_chat_available(), reason="gureum[loca
 @pytest.fixture(scope="module")
 def local() -> LocalProvider:
     return LocalProvider("local", ProviderSettings(kind="local"))
+
+
+class TestLocalContract(ProviderContract):
+    """Offline there is no upstream: the contract's shapes, embeddings and refusals apply; the
+    chat model's (needs the gureum[local] extra) run where it is installed."""
+
+    @pytest.fixture
+    def rig(self, local: LocalProvider) -> Rig:
+        return Rig(local, chat_model=CHAT_MODEL if local_chat_available() else None, embed_model=EMBED_MODEL,
+                   rerank_model=None)
 
 
 async def test_e5_embeddings_rank_korean_sensibly(local: LocalProvider) -> None:
@@ -53,6 +65,16 @@ async def test_smollm_chat_and_stream(local: LocalProvider) -> None:
     streamed = "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks if c["choices"])
     assert streamed.strip() == text.strip(), "greedy decoding streams the same text"
     assert 0 < chunks[-1]["usage"]["completion_tokens"] <= 24
+
+
+@needs_llama
+async def test_a_prompt_over_the_context_window_is_refused_not_raised_raw(local: LocalProvider) -> None:
+    body = {"messages": [{"role": "user", "content": "cloud " * 3000}], "max_tokens": 8}
+    with pytest.raises(UpstreamRejected, match="context window") as info:
+        await local.chat(body, CHAT_MODEL)
+    assert info.value.status == 400 and not info.value.retriable
+    with pytest.raises(UpstreamRejected, match="context window"):
+        [c async for c in local.stream(body, CHAT_MODEL)]
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +114,6 @@ def test_default_catalog_without_llama(monkeypatch: pytest.MonkeyPatch) -> None:
     import gureum.providers.local as local_mod
 
     monkeypatch.setattr(local_mod, "local_chat_available", lambda: False)
-    _, deployments, virtual = default_catalog()
-    assert [d.name for d in deployments] == ["local-embed"] and not virtual
+    local = default_catalog()
+    assert [d["name"] for d in local["deployments"]] == ["local-embed"] and not local["virtual_models"]
     assert Path(__file__).exists()

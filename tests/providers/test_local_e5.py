@@ -54,11 +54,15 @@ def test_batching_does_not_change_a_vector(engines: tuple[E5Engine, object]) -> 
     assert float(batched[0] @ batched[1]) < 0.99
 
 
-def test_the_provider_and_the_knowledge_embedder_share_one_engine() -> None:
-    from gureum.knowledge.embedders.e5 import LocalE5
-    from gureum.providers.local.embed import E5Embedder
+async def test_embedders_of_one_thread_count_share_one_engine() -> None:
+    from gureum.providers.base import ProviderSettings
+    from gureum.providers.local import LocalProvider
+    from gureum.providers.local.embed import EMBED_MODEL, E5Embedder
 
-    provider, knowledge = E5Embedder(threads=2), LocalE5(threads=2)
-    assert provider._engine is knowledge._engine  # one copy of the weights per thread count
-    assert E5Embedder(threads=1)._engine is not provider._engine
-    assert provider.encode(["구름"], kind="query") == knowledge._engine.encode(["구름"], "query").tolist()
+    provider = LocalProvider("local", ProviderSettings(kind="local", options={"threads": 2}))
+    mine = E5Embedder(threads=2)
+    assert mine._engine is E5Embedder(threads=2)._engine  # one copy of the weights per thread count
+    assert E5Embedder(threads=1)._engine is not mine._engine
+    result = await provider.embed(["구름"], EMBED_MODEL, kind="query")
+    assert result.vectors == mine.encode(["구름"], kind="query")
+    assert provider.token_count(EMBED_MODEL, "구름") == mine.token_count("구름") == result.usage.prompt_tokens

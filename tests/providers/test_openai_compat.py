@@ -1,6 +1,6 @@
-"""The OpenAI-compatible adapter's rerank call at the HTTP edge: the Cohere/Jina wire shape, TEI's
-shape through the `rerank` entry of the parameter table, usage, and errors through the adapter's
-one mapping point."""
+"""The OpenAI-compatible adapter: the provider contract, then its rerank call at the HTTP edge —
+the Cohere/Jina wire shape, TEI's shape through the `rerank` entry of the parameter table, usage,
+and the rerank answers only this adapter reads."""
 
 from __future__ import annotations
 
@@ -11,15 +11,22 @@ from typing import Any
 import httpx
 import pytest
 
-from gureum.errors import (
-    UpstreamError,
-    UpstreamRateLimited,
-    UpstreamRejected,
-    UpstreamTimeout,
-)
+from gureum.errors import UpstreamError, UpstreamRejected
 from gureum.providers import registry
 from gureum.providers.base import ProviderSettings
 from gureum.providers.openai_compat import OpenAICompatible
+from tests.providers.contract import ProviderContract, Rig, httpx_rig
+from tests.support.wire import OpenAIWire
+
+
+class TestOpenAICompatibleContract(ProviderContract):
+    @pytest.fixture
+    def rig(self) -> Rig:
+        return httpx_rig(
+            "openai", OpenAIWire(), base_url="http://openai.test/v1", path="/v1", api_key="sk-test",
+            chat_model="gpt-4o-mini", embed_model="text-embedding-3-small", rerank_model="bge-reranker-v2-m3",
+        )
+
 
 DOCS = ["구름은 하늘에 떠 있다", "The VPN must be used on public Wi-Fi.", "연차는 15일이다"]
 
@@ -69,25 +76,14 @@ async def test_tei_shape_through_the_table() -> None:
     assert result.usage.prompt_tokens > 0  # TEI reports no usage: estimated
 
 
-@pytest.mark.parametrize(("response", "error"), [
-    (httpx.Response(429, json={"error": {"message": "slow down"}}), UpstreamRateLimited),
-    (httpx.Response(503, text="overloaded"), UpstreamError),
-    (httpx.Response(400, json={"error": "query too long"}), UpstreamRejected),
-    (httpx.Response(200, text="<html>proxy</html>"), UpstreamError),
-    (httpx.Response(200, json={"results": [{"index": 0}]}), UpstreamError),
-    (httpx.Response(200, json={"results": [{"index": 9, "relevance_score": 1.0}]}), UpstreamError),
+@pytest.mark.parametrize(("response", "error", "said"), [
+    (httpx.Response(503, text="overloaded"), UpstreamError, "503: overloaded"),  # a plain-text body is the message
+    (httpx.Response(400, json={"error": "query too long"}), UpstreamRejected, "query too long"),  # TEI's string error
+    (httpx.Response(200, json={"results": [{"index": 0}]}), UpstreamError, "malformed rerank results"),
+    (httpx.Response(200, json={"results": [{"index": 9, "relevance_score": 1.0}]}), UpstreamError, "not sent"),
 ])
-async def test_errors_are_mapped(response: httpx.Response, error: type[UpstreamError]) -> None:
+async def test_rerank_errors(response: httpx.Response, error: type[UpstreamError], said: str) -> None:
     provider, _ = make(lambda r: response)
     with pytest.raises(error) as caught:
         await provider.rerank("q", DOCS, "m")
-    assert type(caught.value) is error
-
-
-async def test_timeout_is_mapped() -> None:
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("read timed out", request=request)
-
-    provider, _ = make(slow)
-    with pytest.raises(UpstreamTimeout):
-        await provider.rerank("q", DOCS, "m")
+    assert type(caught.value) is error and said in caught.value.message

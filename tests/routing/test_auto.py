@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -14,11 +15,11 @@ import pytest
 
 from gureum.config import load_settings
 from gureum.economy.settings import EconomySettings
-from gureum.flow.types import Context, Endpoint
 from gureum.routing.auto import AutoRoute, LatencyTracker
-from gureum.routing.catalog import Catalog
+from gureum.routing.catalog import Catalog, Plan
 from tests.conftest import ADMIN_KEY, gateway_settings
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.keys import make_key
 from tests.support.servers import serve_app
 
 TIERS = [  # name, tier, $/1M input, $/1M output, region
@@ -50,17 +51,28 @@ def catalog() -> Catalog:
     return Catalog(s, {"fake": object()})  # type: ignore[dict-item]
 
 
-def ctx_for(content: str, pressure: float = 0.0, **body: Any) -> Context:
-    ctx = Context(Endpoint.CHAT, {"model": "auto", "messages": [{"role": "user", "content": content}], **body}, "r1",
-                  model="auto", stream=bool(body.get("stream")))
-    ctx.budget_pressure = pressure
-    return ctx
+@dataclass
+class Call:
+    """What `AutoRoute.order` reads of a call, and the route notes it writes."""
+
+    body: dict[str, Any]
+    stream: bool = False
+    pressure: float = 0.0
+    route: dict[str, Any] = field(default_factory=dict)
+
+    def order(self, auto: AutoRoute, plan: Plan) -> Plan:
+        return auto.order(plan, self.body, self.stream, self.pressure, self.route)
 
 
-def route(catalog: Catalog, ctx: Context, economy: dict[str, Any] | None = None,
+def ctx_for(content: str, pressure: float = 0.0, **body: Any) -> Call:
+    return Call({"model": "auto", "messages": [{"role": "user", "content": content}], **body},
+                stream=bool(body.get("stream")), pressure=pressure)
+
+
+def route(catalog: Catalog, ctx: Call, economy: dict[str, Any] | None = None,
           latency: LatencyTracker | None = None) -> list[list[str]]:
     auto = AutoRoute(EconomySettings(**(economy or {})), latency=latency)
-    plan = auto(ctx, catalog.plan("auto"))
+    plan = ctx.order(auto, catalog.plan("auto"))
     return [[d.id for d in g] for g in plan.groups]
 
 
@@ -113,14 +125,14 @@ def test_latency_objective_demotes_slow_deployments(catalog: Catalog) -> None:
 
 def test_no_deployment_meets_the_tier(catalog: Catalog) -> None:
     ctx = ctx_for(PROOF)
-    plan = AutoRoute(EconomySettings())(ctx, catalog.plan("auto").filtered(lambda d: d.tier < 5))
+    plan = ctx.order(AutoRoute(EconomySettings()), catalog.plan("auto").filtered(lambda d: d.tier < 5))
     assert [g[0].id for g in plan.groups] == ["mid@fake", "mid-kr@fake", "mini@fake"]
     assert "no deployment reaches tier 4" in ctx.route["auto"]["why"]
 
 
 def test_ordered_virtual_models_are_left_alone(catalog: Catalog) -> None:
-    ctx = Context(Endpoint.CHAT, {"messages": [{"role": "user", "content": FAQ}]}, "r", model="smart")
-    plan = AutoRoute(EconomySettings())(ctx, catalog.plan("smart"))
+    ctx = Call({"messages": [{"role": "user", "content": FAQ}]})
+    plan = ctx.order(AutoRoute(EconomySettings()), catalog.plan("smart"))
     assert [g[0].id for g in plan.groups] == ["strong@fake", "mid@fake"] and "auto" not in ctx.route
 
 
@@ -134,7 +146,7 @@ def test_a_learned_model_can_replace_the_heuristic(catalog: Catalog, tmp_path: A
     LogisticEstimator(w, [-5.0] * 4).save(tmp_path / "m.json")
     estimator = LogisticEstimator.load(tmp_path / "m.json")
     ctx = ctx_for(CODE)
-    plan = AutoRoute(EconomySettings(), estimator)(ctx, catalog.plan("auto"))
+    plan = ctx.order(AutoRoute(EconomySettings(), estimator), catalog.plan("auto"))
     assert plan.groups[0][0].id == "strong@fake"
     assert ctx.route["auto"]["estimator"] == "model:m.json"
 
@@ -166,10 +178,7 @@ def ask(base: str, content: str, key: str = ADMIN_KEY) -> httpx.Response:
 
 
 def member(base: str, tenant: str) -> str:
-    r = httpx.post(f"{base}/v1/admin/keys", headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=60,
-                   json={"tenant_id": tenant, "role": "member", "user_id": f"u-{tenant}"})
-    assert r.status_code == 201, r.text
-    return str(r.json()["key"])
+    return make_key(base, tenant, user=f"u-{tenant}")
 
 
 def test_served_by_the_cheapest_qualifying_tier(gw: str, upstream: tuple[FakeOpenAI, str], database_url: str) -> None:

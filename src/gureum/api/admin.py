@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gureum.api.access import audited, require, tenant_scope
 from gureum.api.common import platform, read_json, validate
 from gureum.errors import PermissionDenied
-from gureum.flow.types import Role
+from gureum.governance.principal import Role
 
 router = APIRouter(prefix="/v1/admin")
 

@@ -1,5 +1,5 @@
-"""What every route shares: bounded body reading, request ids, keys, and rendering a flow reply
-as JSON or as server-sent events."""
+"""What every route shares: bounded body reading, request ids, keys, sending a call through the
+platform's gateway as the caller's key, and rendering the reply as JSON or server-sent events."""
 
 from __future__ import annotations
 
@@ -7,22 +7,32 @@ import re
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import Request
+from fastapi import Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from gureum.errors import GureumError, InvalidRequest, PayloadTooLarge, Unprocessable
-from gureum.flow.types import Context, Endpoint, Reply
-from gureum.logs import request_id_var
+from gureum.flow.gateway import ApiKey, Reader
+from gureum.flow.gateway import Request as Call
+from gureum.flow.operations import Operation
+from gureum.flow.types import Reply
+from gureum.governance.pii.leaks import scrub
 from gureum.platform import Platform
 
 M = TypeVar("M", bound=BaseModel)
+BIGINT_MAX = 2**63 - 1
+# Row ids and cursors in paths and queries: out of PostgreSQL's bigint range is a 422, not a 500.
+RowId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
+Cursor = Annotated[int | None, Query(ge=0, le=BIGINT_MAX)]
 _REQ_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+# Separators of an id's words, as spaces, so the PII detector sees a value inside an id (a hyphen
+# between digits stays: it is part of phone and registration numbers).
+_ID_WORDS = re.compile(r"[_.:]|(?<=[A-Za-z])-|-(?=[A-Za-z])")
 
 
 def platform(request: Request) -> Platform:
@@ -30,8 +40,11 @@ def platform(request: Request) -> Platform:
 
 
 def request_id(request: Request) -> str:
+    """The client's `x-request-id` when it is a plain id (and carries no PII: it is stored), else a new one."""
     rid = request.headers.get("x-request-id", "")
-    return rid if _REQ_ID.match(rid) else "req_" + uuid.uuid4().hex
+    if _REQ_ID.match(rid) and scrub(words := _ID_WORDS.sub(" ", rid)) == words:
+        return rid
+    return "req_" + uuid.uuid4().hex
 
 
 def bearer(request: Request) -> str | None:
@@ -87,40 +100,29 @@ def validate(model: type[M], body: dict[str, Any]) -> M:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise Unprocessable(f"Invalid value for '{loc}': {first['msg']}", param=loc) from None
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise Unprocessable(f"Invalid value for '{loc}': {msg}", param=loc) from None
 
 
-def context(request: Request, endpoint: Endpoint, body: dict[str, Any], model: str, stream: bool = False) -> Context:
-    rid = request_id(request)
-    request_id_var.set(rid)
-    return Context(
-        endpoint=endpoint,
-        body=body,
-        request_id=rid,
-        api_key=bearer(request),
-        headers={k.lower(): v for k, v in request.headers.items() if k.lower().startswith(("x-gureum", "cache-control"))},
-        model=model,
-        stream=stream,
-    )
+def forwarded_headers(request: Request) -> dict[str, str]:
+    """The request headers the flow reads: gureum's own (`x-gureum-*`), cache-control, and the
+    W3C trace context a traced request joins."""
+    return {k.lower(): v for k, v in request.headers.items()
+            if k.lower().startswith(("x-gureum", "cache-control", "traceparent", "tracestate"))}
 
 
-def reply_headers(ctx: Context, reply: Reply) -> dict[str, str]:
-    headers = {"x-request-id": ctx.request_id, **reply.headers}
-    if ctx.deployment is not None:
-        headers["x-gureum-deployment"] = ctx.deployment.id
-        reason = ctx.route.get("reason")
-        if reason:
-            headers["x-gureum-route"] = str(reason)[:200].encode("ascii", "replace").decode()
-    if ctx.cache:
-        headers["x-gureum-cache"] = ctx.cache
-    return headers
+async def complete(request: Request, op: Operation, read: Reader) -> Response:
+    """Send the call through the platform's gateway as the request's key, and render the reply.
+    The flow runs `read` (body, model, stream from the request) after the key is authenticated."""
+    call = Call(op, headers=forwarded_headers(request), request_id=request_id(request), read=read)
+    reply = await platform(request).complete(ApiKey(bearer(request)), call)
+    return render(reply)
 
 
-def render(ctx: Context, reply: Reply) -> Response:
-    headers = reply_headers(ctx, reply)
+def render(reply: Reply) -> Response:
     if reply.stream is None:
-        return Response(orjson.dumps(reply.body), media_type="application/json", headers=headers)
-    return StreamingResponse(sse(reply.stream), media_type="text/event-stream", headers=headers)
+        return Response(orjson.dumps(reply.body), media_type="application/json", headers=reply.headers)
+    return StreamingResponse(sse(reply.stream), media_type="text/event-stream", headers=reply.headers)
 
 
 async def sse(stream: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:

@@ -12,23 +12,26 @@ import base64
 from dataclasses import replace
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, Json
 from starlette.datastructures import FormData, UploadFile
 
 from gureum.api.access import audited, require
 from gureum.api.common import (
-    context,
+    Cursor,
+    RowId,
+    complete,
     is_multipart,
     platform,
     read_form,
     read_json,
-    render,
     validate,
 )
 from gureum.errors import InvalidRequest, NotFound
-from gureum.flow.types import Endpoint, Principal, Role
+from gureum.flow.gateway import Parsed
+from gureum.flow.operations import ANSWER, RETRIEVE
+from gureum.governance.principal import Principal, Role
 from gureum.knowledge import collections, index
 from gureum.knowledge.collections import MAX_RERANK_CANDIDATES, Collection, check_acl
 from gureum.knowledge.connectors._acl import front_matter, names
@@ -36,7 +39,7 @@ from gureum.knowledge.documents import Acl, SourceDocument
 from gureum.knowledge.ingest import Ingestor
 from gureum.knowledge.parsers import media_type_for
 from gureum.knowledge.retrieve import MAX_K
-from gureum.knowledge.service import KnowledgeService, service_for
+from gureum.knowledge.service import KnowledgeService
 
 router = APIRouter(prefix="/v1")
 _READ = (Role.ADMIN, Role.MEMBER)
@@ -46,8 +49,7 @@ OCTET_STREAM = "application/octet-stream"
 
 
 def _svc(request: Request) -> KnowledgeService:
-    p = platform(request)
-    return service_for(p.store.engine, p.settings, p.providers, p.extras)
+    return platform(request).knowledge
 
 
 class CollectionCreate(BaseModel):
@@ -219,7 +221,7 @@ async def upload_documents(name: str, request: Request) -> dict[str, Any]:
         seen.add(d.uri)
     col = await _collection(request, principal, name)
     docs, unreadable = _with_front_matter(docs)
-    report = await Ingestor(p.store.engine, col, _svc(request).embedder(col)).run(docs)
+    report = await Ingestor(p.store.engine, col, p.embedder(principal, col, origin="api")).run(docs)
     report.failed.extend(unreadable)
     await audited(request, principal, "knowledge.document.upload", f"collection:{name}",
                   {"uris": [d.uri for d in docs][:100], "added": report.added, "updated": report.updated,
@@ -294,17 +296,17 @@ async def _form_documents(form: FormData) -> list[SourceDocument]:
 
 
 @router.get("/collections/{name}/documents")
-async def list_documents(name: str, request: Request, after: int | None = None, limit: int = 100) -> dict[str, Any]:
+async def list_documents(name: str, request: Request, after: Cursor = None,
+                         limit: int = Query(default=100, ge=1, le=1000)) -> dict[str, Any]:
     principal = await require(request, *_READ)
     col = await _collection(request, principal, name)
-    limit = max(1, min(limit, 1000))
     rows = await index.readable_documents(platform(request).store.engine,
                                           collections.scope(col, principal.principals()), limit, after)
     return {"object": "list", "data": [_doc_json(r) for r in rows], "has_more": len(rows) == limit}
 
 
 @router.get("/collections/{name}/documents/{doc_id}")
-async def get_document(name: str, doc_id: int, request: Request) -> dict[str, Any]:
+async def get_document(name: str, doc_id: RowId, request: Request) -> dict[str, Any]:
     principal = await require(request, *_READ)
     svc = _svc(request)
     col = await svc.collection(principal, name)
@@ -312,7 +314,7 @@ async def get_document(name: str, doc_id: int, request: Request) -> dict[str, An
 
 
 @router.put("/collections/{name}/documents/{doc_id}/acl")
-async def set_acl(name: str, doc_id: int, request: Request) -> dict[str, Any]:
+async def set_acl(name: str, doc_id: RowId, request: Request) -> dict[str, Any]:
     """Replace a document's ACL; it takes effect for the next query."""
     principal = await require(request, Role.ADMIN)
     req = validate(AclBody, await read_json(request, 64 * 1024))
@@ -331,7 +333,7 @@ async def set_acl(name: str, doc_id: int, request: Request) -> dict[str, Any]:
 
 
 @router.delete("/collections/{name}/documents/{doc_id}")
-async def delete_document(name: str, doc_id: int, request: Request) -> dict[str, Any]:
+async def delete_document(name: str, doc_id: RowId, request: Request) -> dict[str, Any]:
     principal = await require(request, Role.ADMIN)
     col = await _collection(request, principal, name)
     engine = platform(request).store.engine
@@ -347,17 +349,17 @@ async def delete_document(name: str, doc_id: int, request: Request) -> dict[str,
 
 @router.post("/retrieve")
 async def retrieve(request: Request) -> Response:
-    p = platform(request)
-    body = await read_json(request, 256 * 1024)
-    req = validate(RetrieveRequest, body)
-    ctx = context(request, Endpoint.RETRIEVE, req.model_dump(), f"rag/{req.collection}")
-    return render(ctx, await p.flow(ctx))
+    async def read() -> Parsed:
+        req = validate(RetrieveRequest, await read_json(request, 256 * 1024))
+        return Parsed(req.model_dump(), f"rag/{req.collection}")
+
+    return await complete(request, RETRIEVE, read)
 
 
 @router.post("/answer")
 async def answer(request: Request) -> Response:
-    p = platform(request)
-    body = await read_json(request, p.settings.max_body_bytes)
-    req = validate(AnswerRequest, body)
-    ctx = context(request, Endpoint.ANSWER, req.model_dump(exclude_none=True), f"rag/{req.collection}", req.stream)
-    return render(ctx, await p.flow(ctx))
+    async def read() -> Parsed:
+        req = validate(AnswerRequest, await read_json(request, platform(request).settings.max_body_bytes))
+        return Parsed(req.model_dump(exclude_none=True), f"rag/{req.collection}", req.stream)
+
+    return await complete(request, ANSWER, read)

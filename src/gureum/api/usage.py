@@ -14,7 +14,7 @@ from gureum.api.access import audited, require, tenant_scope
 from gureum.api.common import platform, read_json, validate
 from gureum.economy import usage
 from gureum.errors import InvalidRequest, NotFound
-from gureum.flow.types import Role
+from gureum.governance.principal import Role
 
 router = APIRouter(prefix="/v1/usage")
 
@@ -27,7 +27,7 @@ async def get_usage(
     until: datetime | None = None,
     tenant_id: str | None = None,
 ) -> dict[str, Any]:
-    """`group_by`: comma-separated tenant, user, key, model, deployment, provider, region, endpoint, day."""
+    """`group_by`: comma-separated tenant, user, key, model, deployment, provider, region, endpoint, origin, day."""
     principal = await require(request, Role.ADMIN, Role.MEMBER, Role.AUDITOR)
     tenant = tenant_scope(principal, tenant_id)
     try:

@@ -24,7 +24,9 @@ import orjson
 
 from gureum.cache.settings import CacheSettings, Share
 
-KEY_VERSION = 1
+# 2: collection generations are counted per tenant, so a key made under 1 may name a generation
+# that no longer means the same documents.
+KEY_VERSION = 2
 RAG_PREFIX = "rag/"
 
 # Fields that cannot change the answer (transport, accounting labels, prompt-cache hints).
@@ -38,8 +40,8 @@ class Policy:
     enabled: bool
     exact: bool
     semantic: bool
-    threshold: float
-    min_term_overlap: float
+    threshold: float | None  # a fixed decision probability, or None: derive it from the budget
+    false_hit_budget: float
     ttl: int
     share: Share
     collection: str | None
@@ -66,13 +68,21 @@ def policy_for(settings: CacheSettings, tenant_id: str, model: str, collection: 
                 return value
         return default
 
+    # The most specific layer that sets a threshold or a budget decides; a fixed threshold wins
+    # over a budget of the same layer.
+    threshold, budget = settings.semantic_threshold, settings.false_hit_budget
+    for layer in (c, t):
+        if layer is not None and (layer.threshold is not None or layer.false_hit_budget is not None):
+            threshold = layer.threshold
+            budget = layer.false_hit_budget if layer.false_hit_budget is not None else settings.false_hit_budget
+            break
     enabled = settings.enabled and pick("enabled", True)
     return Policy(
         enabled=enabled,
         exact=enabled and settings.exact,
         semantic=enabled and settings.semantic and pick("semantic", True),
-        threshold=pick("threshold", settings.semantic_threshold),
-        min_term_overlap=settings.min_term_overlap,
+        threshold=threshold,
+        false_hit_budget=budget,
         ttl=pick("ttl", settings.ttl),
         share=t.share if t is not None and t.share is not None else settings.share,
         collection=collection,
@@ -148,6 +158,7 @@ class CacheKeys:
     query: str  # the last user turn, normalised ("" when there is none)
     tenant_id: str
     collection: str | None
+    model: str  # the requested model name, for purging by model
 
 
 # The grounded prompt of a RAG answer ends with the question after one of these labels
@@ -219,4 +230,4 @@ def build_keys(
         query = normalise_text(body["query"])
         params = {k: v for k, v in scope["params"].items() if k != "query"}
         semantic_scope = _digest({**scope, "params": params, "history": []}) if query else None
-    return CacheKeys(exact, semantic_scope, query, tenant_id, policy.collection)
+    return CacheKeys(exact, semantic_scope, query, tenant_id, policy.collection, model)

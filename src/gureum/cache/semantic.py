@@ -1,7 +1,13 @@
 """The semantic cache: the last user turn is embedded with multilingual-e5-small (the offline
-engine in `providers/local/e5`, query form), the closest stored requests *of the same scope* are fetched from
-pgvector (HNSW, cosine), and a candidate is a hit only if it clears the cosine threshold and its
-term signature agrees with the request's (`gureum.cache.terms.compatible`).
+engine in `providers/local/e5`, query form), the closest stored requests *of the same scope* are
+fetched from pgvector (HNSW, cosine), and the equivalence model (`gureum.cache.decision`) decides
+for each whether its answer serves the new request: a calibrated probability against the
+threshold of the caller's false-hit budget.
+
+Only the new request is analysed at lookup; a stored request's analysis was made when it was
+written and comes back with the row. The scope (tenant or user, model, parameters, history, and
+for RAG answers the ACL principals, collection generation and retrieved context) is in the SQL
+condition, so a candidate of another scope is never seen, let alone decided on.
 
 The embedder answers one call at a time; when more than `max_waiting` lookups queue for it, the
 semantic lookup is skipped (exact caching still applies) rather than slowing every request.
@@ -17,32 +23,37 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gureum.cache import store
+from gureum.cache.analysis import Analysis, analyse, kiwi
+from gureum.cache.decision import EquivalenceModel, Thresholds, Verdict, shipped
 from gureum.cache.store import Answer
-from gureum.cache.terms import compatible, kiwi, signature
 
-CANDIDATES = 4  # nearest stored requests checked against the guard
+CANDIDATES = 4  # nearest stored requests the model decides on
 
 
 @dataclass(slots=True)
 class SemanticHit:
     answer: Answer
-    similarity: float
-    reason: str
+    verdict: Verdict
 
 
 @dataclass(slots=True)
 class SemanticMiss:
     embedding: list[float] | None
     reason: str
+    verdict: Verdict | None = None  # the best candidate's, if any was decided on
 
 
 class SemanticCache:
-    def __init__(self, engine: AsyncEngine, embedder: Any | None = None, max_waiting: int = 8) -> None:
+    def __init__(
+        self, engine: AsyncEngine, embedder: Any | None = None, max_waiting: int = 8,
+        model: EquivalenceModel | None = None,
+    ) -> None:
         self.engine = engine
         self._embedder = embedder
         self._lock = threading.Lock()
         self.max_waiting = max_waiting
         self._waiting = 0
+        self.model = model or shipped()
 
     def embedder(self) -> Any:
         if self._embedder is None:
@@ -68,31 +79,33 @@ class SemanticCache:
             self._waiting -= 1
         return list(vectors[0])
 
-    async def lookup(self, scope: str, query: str, threshold: float, min_overlap: float) -> SemanticHit | SemanticMiss:
+    async def lookup(self, scope: str, query: str, thresholds: Thresholds) -> SemanticHit | SemanticMiss:
         vector = await self.embed(query)
         if vector is None:
             return SemanticMiss(None, "embedder busy")
         candidates = await store.nearest(self.engine, scope, vector, CANDIDATES)
         if not candidates:
             return SemanticMiss(vector, "no stored request in this scope")
+        if candidates[0][0] < self.model.min_cosine:
+            return SemanticMiss(vector, f"closest cosine {candidates[0][0]:.3f} below {self.model.min_cosine:.2f}")
         # The morphological analysis runs off the event loop (and waits there for a warm-up).
-        found = await asyncio.to_thread(self._guard, query, candidates, threshold, min_overlap)
+        found = await asyncio.to_thread(self.decide, query, candidates, thresholds)
         if isinstance(found, SemanticHit):
             return found
-        return SemanticMiss(vector, found)
+        return SemanticMiss(vector, found.reason if found else "no candidate", found)
 
-    @staticmethod
-    def _guard(
-        query: str, candidates: list[tuple[float, Answer]], threshold: float, min_overlap: float
-    ) -> SemanticHit | str:
-        sig = signature(query)
-        refusals: list[str] = []
-        for sim, answer in candidates:
-            if sim < threshold:
-                refusals.append(f"closest similarity {sim:.3f} < {threshold:.3f}")
-                break  # ordered by similarity
-            ok, why = compatible(sig, signature(answer.query), min_overlap)
-            if ok:
-                return SemanticHit(answer, sim, f"similarity {sim:.3f} >= {threshold:.3f}; {why}")
-            refusals.append(f"similarity {sim:.3f} but {why}")
-        return "; ".join(refusals[:2])
+    def decide(
+        self, query: str, candidates: list[tuple[float, Answer, dict[str, Any] | None]], thresholds: Thresholds
+    ) -> SemanticHit | Verdict | None:
+        """The best-scoring candidate's hit, or the best verdict when none clears the threshold."""
+        new = analyse(query)
+        best: tuple[Verdict, Answer] | None = None
+        for cosine, answer, stored_analysis in candidates:
+            stored = (Analysis.from_json(stored_analysis) if stored_analysis else None) or analyse(answer.query)
+            verdict = self.model.decide(new, stored, cosine, thresholds)
+            if best is None or verdict.probability > best[0].probability:
+                best = (verdict, answer)
+        if best is None:
+            return None
+        verdict, answer = best
+        return SemanticHit(answer, verdict) if verdict.served else verdict

@@ -1,6 +1,7 @@
 """The response cache as the flow uses it: which requests may be read from or written to the
 cache (the policy), the keys, the lookup order (exact: LRU → Redis/PostgreSQL; then semantic:
-pgvector + term guard), writes, and invalidation.
+pgvector + the equivalence model), writes, invalidation, and the per-tenant live false-hit
+estimate that tightens the semantic threshold (`record_shadow`).
 
 Failures of the cache never fail a call: a read that errors or takes longer than
 `store_timeout` is a miss, a write that does is skipped; both are logged.
@@ -17,6 +18,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gureum.cache import store
+from gureum.cache.analysis import analyse
+from gureum.cache.calibration import Estimate, ShadowEstimate, tighten
+from gureum.cache.decision import Thresholds
 from gureum.cache.exact import ExactCache
 from gureum.cache.keys import CacheKeys, Policy, build_keys, policy_for
 from gureum.cache.semantic import SemanticCache, SemanticHit
@@ -25,7 +29,6 @@ from gureum.cache.store import Answer
 
 log = logging.getLogger("gureum.cache")
 
-_ACTIVE: list[ResponseCache] = []
 SWEEP_EVERY = 500  # writes between deletions of expired rows
 OFF_VALUES = frozenset({"off", "no", "false", "0", "bypass", "no-store"})
 
@@ -44,16 +47,22 @@ class Hit:
     answer: Answer
     similarity: float | None = None
     reason: str = ""
+    probability: float | None = None  # semantic: the model's probability that one answer serves both
+    margin: float | None = None  # semantic: probability minus threshold (small = unsure)
 
 
 @dataclass(slots=True)
 class Miss:
     embedding: list[float] | None = None
     reason: str = "miss"
+    probability: float | None = None  # semantic: the best candidate's, when one was decided on
+    margin: float | None = None
 
 
-def decide(settings: CacheSettings, policy: Policy, headers: dict[str, str], body: dict[str, Any]) -> Decision:
-    """May this request be answered from, and stored into, the cache?
+def decide(settings: CacheSettings, policy: Policy, headers: dict[str, str], body: dict[str, Any],
+           sampled: bool = True) -> Decision:
+    """May this request be answered from, and stored into, the cache? `sampled`: the answer is
+    sampled from a model (a chat), so `n` and temperature matter; an embedding is not.
 
     - `Cache-Control: no-store` or `x-gureum-cache: off` → neither;
     - `Cache-Control: no-cache` or `x-gureum-cache: refresh` → call the model, store the answer;
@@ -67,6 +76,9 @@ def decide(settings: CacheSettings, policy: Policy, headers: dict[str, str], bod
     mode = headers.get("x-gureum-cache", "").strip().lower()
     if "no-store" in cc or mode in OFF_VALUES:
         return Decision(False, False, False, "opted out by the request")
+    if not sampled:
+        read = "no-cache" not in cc and mode != "refresh"
+        return Decision(read, True, False, "cacheable" if read else "refresh requested")
     n = body.get("n")
     if isinstance(n, int) and n > 1:
         return Decision(False, False, False, "n > 1")
@@ -108,6 +120,7 @@ class ResponseCache:
         self.redis = redis
         self.exact = ExactCache(engine, redis, settings.lru_entries, settings.lru_ttl)
         self.semantic = SemanticCache(engine, embedder)
+        self.shadow = ShadowEstimate(settings.shadow_window, settings.shadow_min_compared)
         self._warm: asyncio.Task[None] | None = None
         self._writes = 0
         self._sweep: asyncio.Task[int] | None = None
@@ -115,11 +128,8 @@ class ResponseCache:
     async def start(self, preload: bool = False) -> None:
         if preload and self.settings.enabled and self.settings.semantic:
             self._warm = asyncio.create_task(asyncio.to_thread(self.semantic.warm), name="gureum-cache-warm")
-        _ACTIVE.append(self)
 
     async def close(self) -> None:
-        if self in _ACTIVE:
-            _ACTIVE.remove(self)
         if self._sweep is not None and not self._sweep.done():
             self._sweep.cancel()
         if self._warm is not None:
@@ -134,17 +144,40 @@ class ResponseCache:
     async def keys(
         self, body: dict[str, Any], model: str, tenant_id: str, user_id: str | None, principals: list[str], policy: Policy
     ) -> CacheKeys:
-        generation = await store.generation(self.engine, policy.collection) if policy.collection else 0
+        generation = await store.generation(self.engine, tenant_id, policy.collection) if policy.collection else 0
         return build_keys(
             body=body, model=model, tenant_id=tenant_id, user_id=user_id, principals=principals, policy=policy,
             generation=generation,
+        )
+
+    def record_shadow(self, tenant_id: str, wrong: bool) -> Estimate:
+        """One shadow comparison of a semantic hit (the model answered too; `wrong` when the
+        answers differ). Returns the tenant's estimate; once it is over budget with confidence,
+        the tenant's lookups use a tighter threshold (`calibration.ShadowEstimate`)."""
+        self.shadow.record(tenant_id, wrong)
+        return self.shadow.estimate(tenant_id, self.settings.false_hit_budget)
+
+    def thresholds(self, tenant_id: str, policy: Policy) -> Thresholds:
+        """The semantic decision thresholds for this request: the policy's fixed one, or those of
+        its false-hit budget — raised while the tenant's live estimate is over budget."""
+        if policy.threshold is not None:
+            return Thresholds.fixed(policy.threshold)
+        model = self.semantic.model
+        base = model.thresholds(policy.false_hit_budget)
+        estimate = self.shadow.estimate(tenant_id, policy.false_hit_budget)
+        if not estimate.over_budget:
+            return base
+        tight = model.thresholds(estimate.effective_budget)
+        return Thresholds(
+            tighten(base.same, tight.same, policy.false_hit_budget, estimate.effective_budget),
+            tighten(base.cross, tight.cross, policy.false_hit_budget, estimate.effective_budget),
         )
 
     async def lookup(self, keys: CacheKeys, policy: Policy, semantic: bool) -> Hit | Miss:
         timeout = self.settings.store_timeout
         try:
             async with asyncio.timeout(timeout):
-                answer = await self.exact.get(keys.tenant_id, keys.exact)
+                answer = await self.exact.get(keys.tenant_id, keys.model, keys.exact)
             if answer is not None:
                 return Hit("exact", answer, 1.0, "same normalised request")
         except Exception as exc:  # noqa: BLE001 — a cache failure is a miss
@@ -155,28 +188,34 @@ class ResponseCache:
             return Miss(None, f"exact miss; last turn longer than {self.settings.semantic_max_chars} chars")
         try:
             async with asyncio.timeout(self.settings.semantic_timeout):
-                found = await self.semantic.lookup(keys.scope, keys.query, policy.threshold, policy.min_term_overlap)
+                found = await self.semantic.lookup(keys.scope, keys.query, self.thresholds(keys.tenant_id, policy))
         except Exception as exc:  # noqa: BLE001
             log.warning("semantic cache lookup failed: %r", exc)
             return Miss(None, "semantic lookup failed")
         if isinstance(found, SemanticHit):
-            return Hit("semantic", found.answer, found.similarity, found.reason)
-        return Miss(found.embedding, found.reason)
+            hit = found.verdict
+            return Hit("semantic", found.answer, hit.cosine, hit.reason, hit.probability, hit.margin)
+        near = found.verdict
+        return Miss(found.embedding, found.reason, near.probability if near else None, near.margin if near else None)
 
     async def save(self, keys: CacheKeys, policy: Policy, answer: Answer, embedding: list[float] | None) -> None:
         self.exact.remember(keys.exact, answer, policy.ttl)
         semantic = policy.semantic and keys.scope is not None and 0 < len(keys.query) <= self.settings.semantic_max_chars
         try:
             async with asyncio.timeout(self.settings.store_timeout + self.settings.semantic_timeout):
+                analysis = None
                 if semantic and embedding is None:
                     embedding = await self.semantic.embed(keys.query)
-                await self.exact.put_shared(keys.tenant_id, keys.exact, answer, policy.ttl)
+                if semantic and embedding is not None:
+                    # Analysed once, here; lookups read it back (a miss analysed it already: memoised).
+                    analysis = (await asyncio.to_thread(analyse, keys.query)).to_json()
+                await self.exact.put_shared(keys.tenant_id, keys.model, keys.exact, answer, policy.ttl)
                 if self.redis is None or semantic:
                     await store.upsert(
-                        self.engine, key=keys.exact, tenant_id=keys.tenant_id,
+                        self.engine, key=keys.exact, tenant_id=keys.tenant_id, model=keys.model,
                         scope=keys.scope if semantic and embedding is not None else None,
                         collection=keys.collection, answer=answer, embedding=embedding if semantic else None,
-                        ttl=policy.ttl,
+                        ttl=policy.ttl, analysis=analysis,
                     )
         except Exception as exc:  # noqa: BLE001 — a failed write only costs a future hit
             log.warning("cache write failed: %r", exc)
@@ -187,36 +226,31 @@ class ResponseCache:
 
     async def _sweep_expired(self) -> int:
         try:
-            return await store.purge(self.engine, expired=True)
+            return len(await store.purge(self.engine, expired=True))
         except Exception as exc:  # noqa: BLE001 — the next sweep will try again
             log.warning("cache sweep failed: %r", exc)
             return 0
 
-    async def purge(self, tenant_id: str | None = None, collection: str | None = None) -> int:
-        """Drop a tenant's or a collection's entries everywhere (this process's LRU included)."""
-        self.exact.lru.clear()
-        n = await store.purge(self.engine, tenant_id=tenant_id, collection=collection)
-        if tenant_id is not None:
-            n += await self.exact.purge_tenant(tenant_id)
-        return n
+    async def purge(self, tenant_id: str | None = None, model: str | None = None, collection: str | None = None) -> int:
+        """Drop the cached answers of a tenant (all tenants: None), narrowed to one requested model
+        and/or one collection; returns how many entries were deleted. A collection's answers are
+        voided by bumping its generation, which no replica's key can miss."""
+        if collection is not None:
+            if tenant_id is None:
+                raise ValueError("a collection is purged within one tenant")
+            deleted = await store.purge(self.engine, tenant_id=tenant_id, model=model, collection=collection)
+            await store.bump(self.engine, tenant_id, collection)
+            return len(deleted)
+        deleted = await store.purge(self.engine, tenant_id=tenant_id, model=model)
+        return len(deleted | await self.exact.purge(tenant_id, model))
 
 
 def answer_from(body: dict[str, Any], usage: dict[str, Any], cost: float, deployment: str | None, query: str) -> Answer:
     return Answer(body=body, usage=usage, cost=cost, deployment=deployment, query=query, created=time.time())
 
 
-async def bump_collection(collection_id: str, engine: AsyncEngine | None = None) -> int:
-    """Invalidate every cached answer of `rag/<collection_id>`: bump the collection's generation
-    (part of every key of its answers, so no replica can hit an older entry) and delete its rows.
-    Call it after a collection's documents change. Without `engine`, the running platform's
-    cache is used (inside the server); a CLI or job passes its store's engine. Returns the new
-    generation."""
-    if engine is None:
-        if not _ACTIVE:
-            raise RuntimeError("no response cache is running in this process; pass the store's engine")
-        engine = _ACTIVE[-1].engine
-    generation = await store.bump(engine, collection_id)
-    for cache in _ACTIVE:
-        if cache.engine is engine:
-            cache.exact.lru.clear()
-    return generation
+async def bump_collection(tenant_id: str, collection: str, engine: AsyncEngine) -> int:
+    """Invalidate every cached answer of the tenant's `rag/<collection>`: bump the collection's generation,
+    which is read afresh for every key of its answers, so no replica — and no LRU — can hit an
+    older entry. Call it after a collection's documents change. Returns the new generation."""
+    return await store.bump(engine, tenant_id, collection)

@@ -24,7 +24,14 @@ class TenantCachePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool | None = Field(default=None, description="Cache this tenant's requests at all.")
     semantic: bool | None = Field(default=None, description="Allow semantic (paraphrase) hits for this tenant.")
-    threshold: float | None = Field(default=None, description="Semantic cosine threshold for this tenant.")
+    false_hit_budget: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Share of near misses this tenant's semantic cache may serve (sets its decision threshold).",
+    )
+    threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Decision probability a semantic hit needs for this tenant; overrides `false_hit_budget`.",
+    )
     ttl: int | None = Field(default=None, description="Seconds an entry lives for this tenant.")
     share: Share | None = Field(
         default=None, description="`tenant`: users of the tenant share entries; `user`: each user has their own."
@@ -37,7 +44,13 @@ class CollectionCachePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool | None = Field(default=None, description="Cache answers of this collection at all.")
     semantic: bool | None = Field(default=None, description="Allow semantic hits on this collection's answers.")
-    threshold: float | None = Field(default=None, description="Semantic cosine threshold for this collection.")
+    false_hit_budget: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Share of near misses this collection's semantic cache may serve."
+    )
+    threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Decision probability a semantic hit needs on this collection; overrides `false_hit_budget`.",
+    )
     ttl: int | None = Field(default=None, description="Seconds an answer of this collection lives.")
 
 
@@ -49,20 +62,44 @@ class CacheSettings(BaseModel):
         default=True, description="Semantic cache on the meaning of the last user turn (embedded with e5-small)."
     )
     ttl: int = Field(default=86_400, ge=1, description="Seconds an entry lives (per tenant/collection overridable).")
-    semantic_threshold: float = Field(
-        default=0.935,
+    false_hit_budget: float = Field(
+        default=0.01,
         ge=0.0,
         le=1.0,
-        description="Cosine similarity (e5-small, query form) a stored request must reach; tuned on "
-        "bench/data/cache_pairs.jsonl by bench/cache_quality.py.",
+        description="Share of near misses (requests that need another answer) the semantic cache may serve. The "
+        "equivalence model's threshold is the lowest that keeps to this on its calibration pairs "
+        "(bench/cache_train.py; figures in docs/benchmarks.md). Per tenant and per collection overridable.",
     )
-    min_term_overlap: float = Field(
-        default=0.8,
+    semantic_threshold: float | None = Field(
+        default=None,
         ge=0.0,
         le=1.0,
-        description="Jaccard overlap of the two requests' key content terms (nouns, verbs, names, after "
-        "normalisation) a semantic hit also needs; a substituted term, different numbers, negation, question "
-        "frame (when/where/how/…) or language always refuse the hit.",
+        description="Fixed decision probability (0–1) a semantic hit needs, instead of the one derived from "
+        "`false_hit_budget`. Unset by default.",
+    )
+    shadow_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of semantic hits also sent to the model as a governed `shadow` sub-call (costed and "
+        "audited like any call) whose answer is compared with the served one: the live false-hit estimate per "
+        "tenant in /metrics and `gureum usage`, which tightens the threshold when it passes the budget. Off by "
+        "default because each sample is a paid model call; 0.02 is a reasonable start.",
+    )
+    shadow_answer_similarity: float = Field(
+        default=0.9,
+        ge=0.0,
+        le=1.0,
+        description="A shadow answer whose e5 cosine to the served answer is below this (or that disagrees on a "
+        "number or a negation) counts as a false hit.",
+    )
+    shadow_window: int = Field(
+        default=500, ge=1, description="Shadow comparisons per tenant kept for the live false-hit estimate."
+    )
+    shadow_min_compared: int = Field(
+        default=30,
+        ge=1,
+        description="Comparisons a tenant needs before its live false-hit estimate may tighten its threshold.",
     )
     semantic_max_chars: int = Field(
         default=1000, description="Longer last turns get exact caching only (an embedding cannot vouch for them)."

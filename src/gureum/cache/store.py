@@ -23,10 +23,12 @@ cache_entries = Table(
     metadata,
     Column("key", Text, primary_key=True),  # the exact key (sha256 of the normalised request)
     Column("tenant_id", Text, nullable=False),
+    Column("model", Text),  # the requested model name (a virtual one as asked), for purging
     Column("scope", Text),  # the semantic scope; NULL = exact matches only
     Column("collection", Text),  # rag/<collection> answers, for invalidation
     Column("query", Text, nullable=False, server_default=""),  # the masked last user turn
     Column("embedding", Vector(EMBED_DIMENSIONS)),
+    Column("analysis", JSONB),  # gureum.cache.analysis of `query`, made at write time
     Column("body", JSONB, nullable=False),  # the masked chat.completion as the provider gave it
     Column("usage", JSONB),
     Column("cost", Float, nullable=False, server_default="0"),
@@ -34,7 +36,7 @@ cache_entries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("cache_entries_scope", "scope", "expires_at"),
-    Index("cache_entries_tenant", "tenant_id"),
+    Index("cache_entries_tenant", "tenant_id", "model"),
     Index("cache_entries_collection", "collection"),
     Index("cache_entries_expires", "expires_at"),
     Index(
@@ -49,7 +51,7 @@ cache_entries = Table(
 cache_generations = Table(
     "cache_generations",
     metadata,
-    Column("collection", Text, primary_key=True),
+    Column("collection", Text, primary_key=True),  # `<tenant>/<collection name>`
     Column("generation", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -95,11 +97,15 @@ async def get(engine: AsyncEngine, key: str) -> Answer | None:
     return _answer(row) if row is not None else None
 
 
-async def nearest(engine: AsyncEngine, scope: str, vector: list[float], k: int) -> list[tuple[float, Answer]]:
-    """The k stored answers of one scope closest to `vector`, with their cosine similarity."""
+async def nearest(
+    engine: AsyncEngine, scope: str, vector: list[float], k: int
+) -> list[tuple[float, Answer, dict[str, Any] | None]]:
+    """The k stored answers of one scope closest to `vector`, with their cosine similarity and
+    the analysis of their request (None for rows written before it was stored)."""
     literal = "[" + ",".join(f"{x:.7g}" for x in vector) + "]"
     sql = text(
-        "SELECT body, usage, cost, deployment, query, created_at, 1 - (embedding <=> CAST(:v AS vector)) AS sim "
+        "SELECT body, usage, cost, deployment, query, created_at, analysis, "
+        "1 - (embedding <=> CAST(:v AS vector)) AS sim "
         "FROM cache_entries WHERE scope = :scope AND expires_at > now() AND embedding IS NOT NULL "
         "ORDER BY embedding <=> CAST(:v AS vector) LIMIT :k"
     )
@@ -107,7 +113,7 @@ async def nearest(engine: AsyncEngine, scope: str, vector: list[float], k: int) 
         # If the planner picks the HNSW index, keep scanning until k rows of this scope are found.
         await conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
         rows = (await conn.execute(sql, {"v": literal, "scope": scope, "k": k})).all()
-    return [(float(r.sim), _answer(r)) for r in rows]
+    return [(float(r.sim), _answer(r), r.analysis) for r in rows]
 
 
 async def upsert(
@@ -115,15 +121,17 @@ async def upsert(
     *,
     key: str,
     tenant_id: str,
+    model: str,
     scope: str | None,
     collection: str | None,
     answer: Answer,
     embedding: list[float] | None,
     ttl: int,
+    analysis: dict[str, Any] | None = None,
 ) -> None:
     values = {
-        "key": key, "tenant_id": tenant_id, "scope": scope, "collection": collection, "query": answer.query,
-        "embedding": embedding, "body": answer.body, "usage": answer.usage, "cost": answer.cost,
+        "key": key, "tenant_id": tenant_id, "model": model, "scope": scope, "collection": collection, "query": answer.query,
+        "embedding": embedding, "analysis": analysis, "body": answer.body, "usage": answer.usage, "cost": answer.cost,
         "deployment": answer.deployment, "expires_at": datetime.now(UTC) + timedelta(seconds=ttl),
     }
     stmt = pg_insert(cache_entries).values(**values)
@@ -136,39 +144,48 @@ async def upsert(
 
 
 async def purge(
-    engine: AsyncEngine, *, tenant_id: str | None = None, collection: str | None = None, expired: bool = False
-) -> int:
+    engine: AsyncEngine, *, tenant_id: str | None = None, model: str | None = None, collection: str | None = None,
+    expired: bool = False,
+) -> set[str]:
+    """Delete the matching entries; returns their keys."""
     c = cache_entries.c
-    stmt = delete(cache_entries)
+    stmt = delete(cache_entries).returning(c.key)
     if tenant_id is not None:
         stmt = stmt.where(c.tenant_id == tenant_id)
+    if model is not None:
+        stmt = stmt.where(c.model == model)
     if collection is not None:
         stmt = stmt.where(c.collection == collection)
     if expired:
         stmt = stmt.where(c.expires_at <= func.now())
     async with engine.begin() as conn:
-        return (await conn.execute(stmt)).rowcount or 0
+        return set((await conn.execute(stmt)).scalars())
 
 
-async def generation(engine: AsyncEngine, collection: str) -> int:
+def _generation_key(tenant_id: str, collection: str) -> str:
+    # Collection names are unique per tenant only: one tenant's changes must not void another's.
+    return f"{tenant_id}/{collection}"
+
+
+async def generation(engine: AsyncEngine, tenant_id: str, collection: str) -> int:
+    key = _generation_key(tenant_id, collection)
     async with engine.connect() as conn:
         value = (
-            await conn.execute(
-                select(cache_generations.c.generation).where(cache_generations.c.collection == collection)
-            )
+            await conn.execute(select(cache_generations.c.generation).where(cache_generations.c.collection == key))
         ).scalar_one_or_none()
     return int(value or 0)
 
 
-async def bump(engine: AsyncEngine, collection: str) -> int:
-    insert = pg_insert(cache_generations).values(collection=collection, generation=1)
+async def bump(engine: AsyncEngine, tenant_id: str, collection: str) -> int:
+    insert = pg_insert(cache_generations).values(collection=_generation_key(tenant_id, collection), generation=1)
     stmt = insert.on_conflict_do_update(
         index_elements=[cache_generations.c.collection],
         set_={"generation": cache_generations.c.generation + 1, "updated_at": func.now()},
     ).returning(cache_generations.c.generation)
     async with engine.begin() as conn:
         value = (await conn.execute(stmt)).scalar_one()
-        await conn.execute(delete(cache_entries).where(cache_entries.c.collection == collection))
+        await conn.execute(delete(cache_entries).where(cache_entries.c.tenant_id == tenant_id,
+                                                       cache_entries.c.collection == collection))
     return int(value)
 
 

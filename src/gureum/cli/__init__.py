@@ -24,7 +24,13 @@ def _mount_optional() -> None:
         ("gureum.cli.eval", "eval", "Evaluate retrieval quality."),
         ("gureum.cli.usage", "usage", "Usage and cost per tenant, user, key, model, deployment or day."),
         ("gureum.cli.route", "route", "Cost-aware routing: explain a request's tier, train the difficulty model."),
-        ("gureum.cli.config", "config", "Show the configuration reference."),
+        ("gureum.cli.config", "config", "Show the configuration reference, the effective settings and the JSON Schema."),
+        ("gureum.cli.check", "check", "Check the declared platform: workloads, data gravity, flow security, cost."),
+        ("gureum.cli.diagram", "diagram", "Draw the declared data flow and workloads (Mermaid, SVG)."),
+        ("gureum.cli.prove", "prove", "Prove it holds: load, faults, bad input and isolation."),
+        ("gureum.cli.jobs", "jobs", "Submit, list, follow, cancel and retry jobs; `gureum worker` runs them."),
+        ("gureum.cli.agents", "agents", "List agents, run a turn (streamed), approve a paused tool call."),
+        ("gureum.cli.memories", "memories", "List your agents' long-term memories; forget a user."),
     ):
         try:
             mod = importlib.import_module(module)

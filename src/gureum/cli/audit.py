@@ -1,4 +1,4 @@
-"""`gureum audit verify|export`."""
+"""`gureum audit verify|export|document`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import orjson
 import typer
 
 from gureum.cli.common import ConfigOpt, DataDirOpt, fail, settings, with_store
-from gureum.governance import audit
+from gureum.governance import audit, audit_documents
 from gureum.store import Store
 
 app = typer.Typer(no_args_is_help=True)
@@ -71,3 +71,29 @@ def export(
     n = with_store(settings(config, data_dir), run)
     if output:
         typer.echo(f"wrote {n} events to {output}", err=True)
+
+
+@app.command()
+def document(
+    document_id: int = typer.Argument(..., min=1, help="The document's id (as retrieve results and citations name it)."),
+    tenant: str | None = typer.Option(None, "--tenant", help="Only retrievals by this tenant."),
+    after: int | None = typer.Option(None, "--after", help="Show events after this seq (paging)."),
+    limit: int = typer.Option(100, "--limit", min=1, max=10000, help="At most this many events."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line instead of a table."),
+    config: Path | None = ConfigOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Who has retrieved a document, and when: one line per retrieval or answer event that returned it."""
+    q = audit_documents.DocumentQuery(document_id=document_id, tenant_id=tenant, after=after, limit=limit)
+    rows = with_store(settings(config, data_dir), lambda store: audit_documents.retrievals_of(store.engine, q))
+    if as_json:
+        for row in rows:
+            sys.stdout.buffer.write(orjson.dumps(row) + b"\n")
+        return
+    if not rows:
+        typer.echo(f"no retrieval of document {document_id} is recorded", err=True)
+        return
+    for r in rows:
+        who = r["user_id"] or r["key_id"]
+        typer.echo(f"#{r['seq']}  {r['ts']}  {r['tenant_id']}  {who}  {r['action']}  {r['collection']}  "
+                   f"chunks={','.join(map(str, r['chunk_ids']))}  cited={','.join(map(str, r['cited_chunk_ids'])) or '-'}")

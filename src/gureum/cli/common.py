@@ -4,9 +4,9 @@ errors that say what went wrong and what to do."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.console import Console
 from gureum.config import ConfigError, Settings, load_settings
 from gureum.errors import GureumError
 from gureum.store import Store, open_store
+
+if TYPE_CHECKING:
+    from gureum.platform import Platform
 
 T = TypeVar("T")
 err_console = Console(stderr=True)
@@ -44,6 +47,25 @@ def with_store(s: Settings, fn: Callable[[Store], Awaitable[T]]) -> T:
         finally:
             await store.close()
 
+    return _run(run)
+
+
+def with_platform(s: Settings, fn: Callable[[Platform], Awaitable[T]]) -> T:
+    """Run `fn` on a platform started for one command: its model calls (an ingestion's
+    embeddings) go through the governed flow like a server's, and are accounted and audited."""
+    from gureum.platform import Platform
+
+    async def run() -> T:
+        platform = await Platform.start(s, bootstrap_keys=False)
+        try:
+            return await fn(platform)
+        finally:
+            await platform.stop()
+
+    return _run(run)
+
+
+def _run(run: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(run())
     except GureumError as exc:

@@ -1,4 +1,4 @@
-"""`gureum config reference|check`."""
+"""`gureum config reference|show|schema`."""
 
 from __future__ import annotations
 
@@ -32,3 +32,13 @@ def show(config: Path | None = ConfigOpt, data_dir: Path | None = DataDirOpt) ->
     if data.get("admin_key"):
         data["admin_key"] = "***"
     typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+@app.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of gureum.yaml (docs/gureum.schema.json), for editors and CI."""
+    import orjson
+
+    from gureum.config_schema import schema
+
+    typer.echo(orjson.dumps(schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())

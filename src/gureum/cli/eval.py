@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import typer
@@ -16,8 +17,10 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from gureum.cli.common import ConfigOpt, DataDirOpt, fail, settings, with_store
-from gureum.store import Store
+from gureum.cli.common import ConfigOpt, DataDirOpt, fail, settings, with_platform
+
+if TYPE_CHECKING:
+    from gureum.platform import Platform
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -33,7 +36,8 @@ def retrieval(
 ) -> None:
     """Ingest the dataset into a fresh temporary collection through the normal pipeline, run every
     query, and print one JSON line: recall@1/5/10, mrr@10, ndcg@10, ingest and query timings."""
-    from gureum.knowledge.evaluate import evaluate
+    from gureum.governance.principal import Principal
+    from gureum.knowledge.evaluate import EVAL_TENANT, evaluate
     from gureum.knowledge.retrieve import Options
 
     if mode not in ("hybrid", "lexical", "dense"):
@@ -43,7 +47,8 @@ def retrieval(
     s = settings(config, data_dir)
     console = Console(stderr=True)
 
-    async def run(store: Store) -> dict[str, object]:
+    async def run(platform: Platform) -> dict[str, object]:
+        principal = Principal.service(EVAL_TENANT, "eval")
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, disable=not console.is_terminal) as bar:
             task = bar.add_task(f"ingest {dataset.name}", total=None)
@@ -52,8 +57,9 @@ def retrieval(
                 if event in ("skipped", "indexed", "failed"):
                     bar.advance(task, n)
 
-            return await evaluate(store.engine, s, dataset, options=Options(k=k, mode=mode),  # type: ignore[arg-type]
-                                  keep=keep, progress=progress)
+            return await evaluate(platform.store.engine, s, dataset,
+                                  lambda col: platform.embedder(principal, col, origin="eval"),
+                                  options=Options(k=k, mode=mode), keep=keep, progress=progress)  # type: ignore[arg-type]
 
-    out = with_store(s, run)
+    out = with_platform(s, run)
     sys.stdout.write(orjson.dumps(out).decode() + "\n")

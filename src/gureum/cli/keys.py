@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from gureum.cli.common import ConfigOpt, DataDirOpt, fail, settings, with_store
-from gureum.flow.types import Role
 from gureum.governance.audit import AuditEvent
 from gureum.governance.identity import KeyStore
+from gureum.governance.principal import Role
 from gureum.store import Store
 
 app = typer.Typer(no_args_is_help=True)
@@ -38,6 +38,7 @@ def create(
     group: list[str] = typer.Option([], "--group", "-g", help="Group membership (repeatable), used by ACLs."),
     name: str = typer.Option("", "--name", help="A label for the key."),
     expires_days: float | None = typer.Option(None, "--expires-days", help="Expire after this many days."),
+    create_tenant: bool = typer.Option(False, "--create-tenant", help="Create the tenant if it does not exist."),
     config: Path | None = ConfigOpt,
     data_dir: Path | None = DataDirOpt,
 ) -> None:
@@ -48,7 +49,8 @@ def create(
 
     async def run(store: Store) -> str:
         key, info = await KeyStore(store.engine).create(
-            tenant_id=tenant, role=role, user_id=user, name=name, groups=group, expires_at=expires
+            tenant_id=tenant, role=role, user_id=user, name=name, groups=group, expires_at=expires,
+            create_tenant=create_tenant,
         )
         await _audit(store, "admin.key.create", f"key:{info.id}", {"tenant": tenant, "role": role.value})
         return f"{info.id}\t{key}"

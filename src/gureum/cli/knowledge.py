@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import typer
@@ -18,8 +18,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from gureum.cli.common import ConfigOpt, DataDirOpt, fail, settings, with_store
+from gureum.cli.common import ConfigOpt, DataDirOpt, fail, settings, with_platform, with_store
 from gureum.store import Store
+
+if TYPE_CHECKING:
+    from gureum.platform import Platform
 
 app = typer.Typer(no_args_is_help=True)
 TenantOpt = typer.Option("default", "--tenant", "-t", help="Tenant that owns the collection.")
@@ -39,22 +42,28 @@ def ingest(
 ) -> None:
     """Ingest documents into a collection: unchanged documents are skipped, changed ones replaced
     atomically; re-running after an interruption resumes where it stopped."""
-    from gureum.knowledge import collections
-    from gureum.knowledge.embedders import resolve
+    from gureum.governance.principal import Principal
+    from gureum.knowledge import collections, declared
     from gureum.knowledge.ingest import ingest_source
 
     s = settings(config, data_dir)
     console = Console(stderr=True)
 
-    async def run(store: Store) -> dict[str, Any]:
+    async def run(platform: Platform) -> dict[str, Any]:
+        store = platform.store
         col = await collections.find(store.engine, tenant, collection)
+        decl = declared.find(s, tenant, collection)
+        if col is None and decl is not None:
+            col = await declared.create(store.engine, s, decl)
+            console.print(f"created collection [bold]{collection}[/] as declared in {s.config_path}")
         if col is None:
             if not create:
-                raise fail(f"no collection '{collection}' in tenant '{tenant}'", "add --create to create it")
+                raise fail(f"no collection '{collection}' in tenant '{tenant}'",
+                           "add --create to create it, or declare it under `collections:` in gureum.yaml")
             col = await collections.create(store.engine, s, tenant, collection, default_acl=acl or None, exist_ok=True)
             console.print(f"created collection [bold]{collection}[/] (embedder {col.embedder}, "
                           f"{col.chunk_max_tokens}-token chunks)")
-        emb = resolve(s, col.embedder)
+        emb = platform.embedder(Principal.service(tenant, "cli"), col, origin="cli")
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[chunks]} chunks"), TimeElapsedColumn(), console=console,
                       disable=not console.is_terminal and as_json) as bar:
@@ -76,7 +85,7 @@ def ingest(
             report = await ingest_source(store.engine, col, emb, source, sync=sync, progress=progress)
         return report.as_dict()
 
-    out = with_store(s, run)
+    out = with_platform(s, run)
     if as_json:
         sys.stdout.write(orjson.dumps(out).decode() + "\n")
         return

@@ -4,7 +4,9 @@ budgets, and what caches and routing saved — shown separately:
 - `cache_saved`: sum of the ledger's `cost_saved` — for each cache hit, what the stored answer
   cost when a model produced it (what the hit would have cost);
 - `routing_saved`: sum of `route.saved_vs_strongest` — for each `auto` request, the cost of the
-  strongest candidate (highest tier, then highest price) at the same tokens minus the actual cost.
+  strongest candidate (highest tier, then highest price) at the same tokens minus the actual cost;
+- `shadow_compared` / `shadow_false_hits`: the semantic cache's shadow sample — hits also answered
+  by the model, and those whose answers differed (their ratio is the measured false-hit rate).
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gureum.store.tables import ledger
 
-GROUPS = ("tenant", "user", "key", "model", "deployment", "provider", "region", "endpoint", "day")
+# `origin` is the workload that made a call (api, agent, job, knowledge, cli, …): the seed's cost view per workload.
+GROUPS = ("tenant", "user", "key", "model", "deployment", "provider", "region", "endpoint", "origin", "day")
 _COLUMNS = {
     "tenant": ledger.c.tenant_id, "user": ledger.c.user_id, "key": ledger.c.key_id, "model": ledger.c.model,
     "deployment": ledger.c.deployment, "provider": ledger.c.provider, "region": ledger.c.region,
-    "endpoint": ledger.c.endpoint,
+    "endpoint": ledger.c.endpoint, "origin": ledger.c.origin,
 }
 METRICS = (
     "requests", "errors", "input_tokens", "output_tokens", "cached_tokens", "tokens_saved", "cost", "cache_hits",
-    "cache_saved", "routing_saved",
+    "cache_saved", "routing_saved", "shadow_compared", "shadow_false_hits",
 )
 
 
@@ -64,6 +67,9 @@ def _metrics() -> list[Any]:
         func.count().filter(c.cache.isnot(None)).label("cache_hits"),
         func.coalesce(func.sum(c.cost_saved), 0.0).label("cache_saved"),
         func.coalesce(func.sum(saved_routing), 0.0).label("routing_saved"),
+        # The semantic cache's shadow sample (gureum.cache.shadow): compared hits, and those that differed.
+        func.count().filter(c.route["shadow"]["compared"].astext == "true").label("shadow_compared"),
+        func.count().filter(c.route["shadow"]["different"].astext == "true").label("shadow_false_hits"),
     ]
 
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from opentelemetry.trace import Tracer
+
 from gureum.flow.types import Context, Next, Reply, Stage
+from gureum.observability.tracing import traced_stage
 
 
 async def _end(ctx: Context) -> Reply:
-    raise RuntimeError(f"the flow for {ctx.endpoint} ended without a terminal stage")
+    raise RuntimeError(f"the flow for {ctx.op.name} ended without a terminal stage")
 
 
-def build(stages: Sequence[Stage]) -> Next:
+def build(stages: Sequence[Stage], tracer: Tracer | None = None) -> Next:
+    """With a `tracer`, each stage runs in a span of its own (see `gureum.observability.tracing`)."""
     handler: Next = _end
     for stage in reversed(stages):
-        handler = _bind(stage, handler)
+        handler = traced_stage(tracer, stage, handler) if tracer is not None else _bind(stage, handler)
     return handler
 
 

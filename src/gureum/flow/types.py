@@ -7,53 +7,20 @@ A stage is `async def stage(ctx, next) -> Reply`. It may return without calling 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from gureum.flow.operations import Operation
+from gureum.governance.principal import Principal
 from gureum.providers.base import Usage
 
 if TYPE_CHECKING:
-    from gureum.routing.catalog import Deployment
+    import asyncio
 
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    MEMBER = "member"
-    AUDITOR = "auditor"
-
-
-class Endpoint(StrEnum):
-    CHAT = "chat"
-    EMBEDDINGS = "embeddings"
-    RETRIEVE = "retrieve"
-    ANSWER = "answer"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    tenant_id: str
-    key_id: str
-    role: Role
-    user_id: str | None = None
-    groups: tuple[str, ...] = ()
-
-    @property
-    def is_platform_admin(self) -> bool:
-        return self.role is Role.ADMIN and self.tenant_id == ROOT_TENANT
-
-    def principals(self) -> list[str]:
-        """The ACL names this caller holds: `user:<id>`, `group:<g>` and the tenant-wide `*`."""
-        out = ["*"]
-        if self.user_id:
-            out.append(f"user:{self.user_id}")
-        out.extend(f"group:{g}" for g in self.groups)
-        return out
-
-
-ROOT_TENANT = "root"
+    from gureum.routing.catalog import Deployment, Plan
 
 
 @dataclass(slots=True)
@@ -67,15 +34,34 @@ class Reply:
 
 @dataclass(slots=True)
 class Context:
-    endpoint: Endpoint
+    """One call on its way through the flow.
+
+    A call from outside carries the caller's `api_key`, which identify turns into the
+    `principal`; a call from inside the process (an agent acting for its user, a job worker, a
+    sub-call of another request) arrives with its `principal` already set by trusted code.
+    `origin` says where it came from (`api`, `agent`, `job`, `knowledge`, …) and names its audit
+    action (`<origin>.<op>`); a sub-call has the request it serves as `parent`.
+    """
+
+    op: Operation
     body: dict[str, Any]
     request_id: str
+    origin: str = "api"
+    parent: Context | None = None
     api_key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     principal: Principal | None = None
     model: str = ""
     stream: bool = False
-    # Filled by the route and call stages.
+    # An HTTP call's body reader, run by the parse stage once the caller is identified.
+    read: Callable[[], Awaitable[Any]] | None = None
+    # Whether `model` names something the platform has (a catalog model, an existing collection):
+    # a name that does not is recorded only as a hash, since a client may put anything there.
+    model_known: bool = False
+    # The deployments governance lets this call use (allow-list and residency), planned once by
+    # whichever stage asks first (`flow.policy.permitted`), then ordered by route into `plan`.
+    permitted: Plan | None = None
+    plan: Plan | None = None
     candidates: list[Deployment] = field(default_factory=list)
     deployment: Deployment | None = None
     route: dict[str, Any] = field(default_factory=dict)
@@ -97,9 +83,18 @@ class Context:
     # cost-aware routing to shift `auto` to cheaper tiers.
     budget_pressure: float = 0.0
     started: float = field(default_factory=time.perf_counter)
-    # Per-stage scratch for stages that must hand something to their own `after` step
-    # (e.g. the PII vault); never read across stages.
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Sub-calls made so far by operation (numbering their request ids) and the commits of their
+    # audit events, which this call's own audit waits for before it releases the answer.
+    children: dict[str, int] = field(default_factory=dict)
+    child_audits: list[asyncio.Future[None]] = field(default_factory=list)
+
+    @property
+    def model_label(self) -> str:
+        """The model as ledger and audit record it: the name when the platform knows it, else only
+        its hash (a client may put anything in `model`, a resident registration number included)."""
+        if self.model_known or not self.model:
+            return self.model
+        return "unknown:" + hashlib.sha256(self.model.encode()).hexdigest()[:16]
 
     @property
     def elapsed_ms(self) -> float:

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gureum.flow.types import Principal
 from gureum.governance.counters import UNITS, BudgetSpec
+from gureum.governance.principal import Principal
 from gureum.governance.settings import BudgetSettings
 from gureum.store.tables import ledger
 
@@ -116,7 +116,7 @@ async def ledger_spent(engine: AsyncEngine, tenant_id: str, applied: Applied) ->
         q = q.where(c.key_id == applied.subject)
     async with engine.connect() as conn:
         total = (await conn.execute(q)).scalar_one()
-    return round(float(total) * UNITS)
+    return to_units(float(total))
 
 
 def pressure(applied: list[Applied], before: list[tuple[int, int]]) -> float:

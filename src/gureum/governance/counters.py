@@ -72,6 +72,10 @@ class Counters(Protocol):
     async def seed(self, budget: BudgetSpec, spent: int) -> None:
         """Create a budget counter with `spent` already used, unless it exists."""
 
+    async def renew(self, request_id: str, budgets: Sequence[BudgetSpec], hold_ms: int) -> None:
+        """Keep this request's reservations held for `hold_ms` more (a long stream lives longer
+        than a hold); a hold already released is not taken again."""
+
     async def settle(
         self, request_id: str, budgets: Sequence[tuple[BudgetSpec, int]], tokens: Sequence[tuple[RateSpec, int]]
     ) -> None:
@@ -165,6 +169,14 @@ class MemoryCounters:
         if self._budget(budget.key, now) is None:
             self._budgets[budget.key] = _Budget(spent=spent, expires=now + budget.ttl_ms)
 
+    async def renew(self, request_id: str, budgets: Sequence[BudgetSpec], hold_ms: int) -> None:
+        now = self._now()
+        for spec in budgets:
+            b = self._budget(spec.key, now)
+            hold = b.holds.get(request_id) if b is not None else None
+            if b is not None and hold is not None and hold[1] > now:
+                b.holds[request_id] = (hold[0], now + hold_ms)
+
     async def settle(
         self, request_id: str, budgets: Sequence[tuple[BudgetSpec, int]], tokens: Sequence[tuple[RateSpec, int]]
     ) -> None:
@@ -234,7 +246,7 @@ for j = 1, nb do
   for _, m in ipairs(old) do
     local amt = redis.call('HGET', hk, 'r:' .. m)
     if amt then
-      redis.call('HINCRBY', hk, 'reserved', -tonumber(amt))
+      redis.call('HINCRBY', hk, 'reserved', 0 - tonumber(amt))
       redis.call('HDEL', hk, 'r:' .. m)
     end
     redis.call('ZREM', zk, m)
@@ -254,7 +266,7 @@ end
 for j = 1, nb do
   local s = specs[j]
   local prev = redis.call('HGET', s[1], 'r:' .. rid)
-  if prev then redis.call('HINCRBY', s[1], 'reserved', -tonumber(prev)) end
+  if prev then redis.call('HINCRBY', s[1], 'reserved', 0 - tonumber(prev)) end
   redis.call('HSET', s[1], 'r:' .. rid, s[3])
   redis.call('HINCRBY', s[1], 'reserved', s[3])
   redis.call('ZADD', s[2], now + hold, rid)
@@ -264,11 +276,27 @@ end
 return out
 """
 
+# Releasing a hold subtracts with `0 - x`, never `-x`: Lua renders -0 as "-0", which HINCRBY
+# refuses as not an integer (a free call reserves 0).
+
 # KEYS: budget hash; ARGV: spent, ttl ms.
 _SEED = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'spent', ARGV[1], 'reserved', 0)
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+"""
+
+# KEYS: per budget: hash, holds zset. ARGV: request id, hold ms. Only a hold not yet expired
+# (and so not released by a sweep) is extended.
+_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for j = 1, #KEYS / 2 do
+  local zk = KEYS[2 * j]
+  local exp = redis.call('ZSCORE', zk, ARGV[1])
+  if exp and tonumber(exp) > now then redis.call('ZADD', zk, 'XX', now + tonumber(ARGV[2]), ARGV[1]) end
 end
 return 1
 """
@@ -287,7 +315,7 @@ for j = 1, nb do
   if redis.call('EXISTS', hk) == 1 then
     local amt = redis.call('HGET', hk, 'r:' .. rid)
     if amt then
-      redis.call('HINCRBY', hk, 'reserved', -tonumber(amt))
+      redis.call('HINCRBY', hk, 'reserved', 0 - tonumber(amt))
       redis.call('HDEL', hk, 'r:' .. rid)
     end
     if actual ~= '0' then redis.call('HINCRBY', hk, 'spent', actual) end
@@ -317,6 +345,7 @@ class RedisCounters:
         self._reserve = client.register_script(_RESERVE)
         self._seed = client.register_script(_SEED)
         self._settle = client.register_script(_SETTLE)
+        self._renew = client.register_script(_RENEW)
 
     async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         import redis.exceptions
@@ -352,6 +381,10 @@ class RedisCounters:
 
     async def seed(self, budget: BudgetSpec, spent: int) -> None:
         await self._run(self._seed, [budget.key], [spent, budget.ttl_ms])
+
+    async def renew(self, request_id: str, budgets: Sequence[BudgetSpec], hold_ms: int) -> None:
+        keys = [k for b in budgets for k in (b.key, b.key + ":holds")]
+        await self._run(self._renew, keys, [request_id, hold_ms])
 
     async def settle(
         self, request_id: str, budgets: Sequence[tuple[BudgetSpec, int]], tokens: Sequence[tuple[RateSpec, int]]

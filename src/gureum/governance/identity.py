@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gureum.errors import AuthenticationFailed, InvalidRequest, NotFound
-from gureum.flow.types import ROOT_TENANT, Principal, Role
+from gureum.governance.principal import ROOT_TENANT, Principal, Role
 from gureum.store.tables import api_keys, tenants, users
 
 KEY_PREFIX = "gk-"
@@ -91,7 +91,10 @@ class KeyStore:
         groups: list[str] | None = None,
         expires_at: datetime | None = None,
         secret: str | None = None,
+        create_tenant: bool = False,
     ) -> tuple[str, KeyInfo]:
+        """A new key of an existing tenant (`create_tenant` creates it first: tenants are made on
+        purpose, so a typo in a tenant id is a 404 and not a new tenant)."""
         if not tenant_id or not tenant_id.replace("-", "").replace("_", "").isalnum():
             raise InvalidRequest("tenant id must be letters, digits, '-' or '_'", param="tenant_id")
         if expires_at is not None and expires_at <= datetime.now(UTC):
@@ -100,7 +103,11 @@ class KeyStore:
         key_id = "key_" + uuid.uuid4().hex[:16]
         groups = sorted(set(groups or []))
         async with self.engine.begin() as conn:
-            await conn.execute(pg_insert(tenants).values(id=tenant_id, name=tenant_id).on_conflict_do_nothing())
+            if create_tenant:
+                await conn.execute(pg_insert(tenants).values(id=tenant_id, name=tenant_id).on_conflict_do_nothing())
+            elif (await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first() is None:
+                raise NotFound(f"no tenant '{tenant_id}': create it first (POST /v1/admin/tenants, or "
+                               "`gureum keys create --create-tenant`)", param="tenant_id")
             if user_id:
                 await conn.execute(
                     pg_insert(users)
@@ -180,7 +187,8 @@ class KeyStore:
         if await self.count():
             return None
         try:
-            key, _ = await self.create(tenant_id=ROOT_TENANT, role=Role.ADMIN, name="bootstrap admin", secret=admin_key)
+            key, _ = await self.create(tenant_id=ROOT_TENANT, role=Role.ADMIN, name="bootstrap admin", secret=admin_key,
+                                       create_tenant=True)
         except IntegrityError:
             return None  # another replica starting at the same moment created it
         return None if admin_key else key

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gureum.flow.types import Principal
 from gureum.governance.counters import RateSpec, RateState
 from gureum.governance.policy import TenantRules
+from gureum.governance.principal import Principal
 
 MINUTE_MS = 60_000
 

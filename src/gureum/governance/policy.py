@@ -1,10 +1,11 @@
 """Policies: who may use which model, and which data may go to which region.
 
 `Policy.for_tenant` resolves a tenant's layered settings (global → `defaults` → the tenant) once
-and caches it. `Policy.check` is an Authorize check (model allow-list, data tags from the tenant
-and the `x-gureum-data-tags` header); `Policy.allow_list` and `Policy.residency` are Route plan
-filters, so the router only ever sees deployments the policy allows. Every refusal is a
-`PolicyBlocked` whose message names the rule, which is what the audit event records.
+and caches it. `check_model` is the allow-list test on the model a call asks for; `permitted`
+cuts a model's plan to the deployments the allow-list and the residency rules of the call's data
+tags let it use, so the router only ever sees deployments the policy allows. Every refusal is a
+`PolicyBlocked` whose message names the rule, which is what the audit event records. The policy
+knows principals, models, plans and tags — never a request's flow context.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from gureum.errors import PolicyBlocked
-from gureum.flow.types import Context, Endpoint, Principal
+from gureum.governance.principal import Principal
 from gureum.governance.settings import (
     STRICTNESS,
     BudgetSettings,
@@ -24,7 +25,7 @@ from gureum.governance.settings import (
 )
 
 if TYPE_CHECKING:
-    from gureum.routing.catalog import Catalog, Deployment, Plan
+    from gureum.routing.catalog import Catalog, Plan
 
 DATA_TAGS_HEADER = "x-gureum-data-tags"
 FALLBACK_ACTION = "mask"  # for a type no rule names and no `*` covers
@@ -99,10 +100,6 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatchcase(name, p) for p in patterns)
 
 
-def _kind(endpoint: Endpoint) -> str:
-    return "embedding" if endpoint is Endpoint.EMBEDDINGS else "chat"
-
-
 class Policy:
     def __init__(self, settings: GovernanceSettings, catalog: Catalog | None = None) -> None:
         self.settings = settings
@@ -149,20 +146,14 @@ class Policy:
             audit_masked_text=bool(_last(layer.audit_masked_text for layer in layers)),
         )
 
-    def rules(self, ctx: Context) -> TenantRules:
-        assert ctx.principal is not None, "identify runs before governance"
-        return self.for_tenant(ctx.principal.tenant_id)
-
     # --- data tags and residency -------------------------------------------------------------
-    def merge_tags(self, ctx: Context) -> set[str]:
-        """The request's data tags: whatever the flow set, the tenant's residency tags, and the
-        header's tags. The header can only add."""
-        tags = ctx.data_tags
-        tags.update(self.rules(ctx).residency)
-        raw = ctx.headers.get(DATA_TAGS_HEADER)
-        if raw:
-            tags.update(t.strip() for t in raw.split(",") if t.strip())
-        return tags
+    def data_tags(self, principal: Principal, tags: Iterable[str], header: str | None = None) -> set[str]:
+        """A call's data tags: those its data carries, the tenant's residency tags, and the tags
+        the caller declared in the `x-gureum-data-tags` header. The header can only add."""
+        out = set(tags) | self.for_tenant(principal.tenant_id).residency
+        if header:
+            out.update(t.strip() for t in header.split(",") if t.strip())
+        return out
 
     def allowed_regions(self, tags: Iterable[str]) -> tuple[set[str] | None, list[str]]:
         """The regions every ruled tag allows (None = unrestricted) and the rules that apply."""
@@ -191,31 +182,33 @@ class Policy:
             return plan
         return plan.filtered(lambda d: _matches(d.name, patterns) or _matches(d.id, patterns))
 
-    # --- the Authorize check -----------------------------------------------------------------
-    def check(self, ctx: Context) -> None:
-        """Authorize check: the requested model is on the tenant's allow-list; data tags merged."""
-        rules = self.rules(ctx)
-        self.merge_tags(ctx)
-        assert ctx.principal is not None
-        if self.allows(ctx.principal, ctx.model):
+    def knows(self, model: str) -> bool:
+        return self.catalog is not None and self.catalog.knows(model)
+
+    def check_model(self, principal: Principal, model: str) -> None:
+        """Refuse, naming the rule, a model the tenant's allow-list does not let `principal` ask for."""
+        if self.allows(principal, model):
             return
-        patterns = rules.model_patterns(ctx.principal.groups) or ()
+        rules = self.for_tenant(principal.tenant_id)
+        patterns = rules.model_patterns(principal.groups) or ()
         raise PolicyBlocked(
-            f"Model '{ctx.model}' is not allowed for tenant '{rules.tenant_id}' by its model allow-list "
+            f"Model '{model}' is not allowed for tenant '{rules.tenant_id}' by its model allow-list "
             f"(governance.tenants.{rules.tenant_id}.allowed_models / group_models); allowed: "
             f"{', '.join(patterns) or 'none'}.",
             param="model",
         )
 
-    # --- Route plan filters ------------------------------------------------------------------
-    def allow_list(self, ctx: Context, plan: Plan) -> Plan:
-        """Keep the deployments `allowed_plan` keeps, noting in the route what was cut."""
-        assert ctx.principal is not None
-        return self.keep_allowed(ctx.principal, plan, ctx.route)
+    # --- plans -------------------------------------------------------------------------------
+    def permitted(self, principal: Principal, model: str, kind: str, tags: set[str], route: dict[str, Any]) -> Plan:
+        """The catalog's plan for `model` cut to what the allow-list and the residency rules of
+        `tags` let `principal` use, noting in `route` what was cut; refused when nothing is left."""
+        assert self.catalog is not None, "Policy needs the catalog to plan"
+        plan = self.catalog.plan(model, kind)
+        return self.keep_regions(self.keep_allowed(principal, plan, route), tags, route)
 
     def keep_allowed(self, principal: Principal, plan: Plan, route: dict[str, Any]) -> Plan:
-        """`allow_list` for a plan other than the request's own (a sub-call such as a reranker),
-        noting in `route` what was cut."""
+        """`plan` cut to the deployments the allow-list lets `principal` use, noting in `route`
+        what was cut."""
         kept = self.allowed_plan(principal, plan)
         if kept is plan:
             return plan
@@ -231,13 +224,9 @@ class Policy:
             )
         return kept
 
-    def residency(self, ctx: Context, plan: Plan) -> Plan:
-        """Keep deployments whose region every residency rule of the request's data tags allows."""
-        return self.keep_regions(plan, self.merge_tags(ctx), ctx.route)
-
     def keep_regions(self, plan: Plan, tags: set[str], route: dict[str, Any]) -> Plan:
-        """`residency` for the data tags of what one call sends (a sub-call such as a reranker
-        sends other chunks than the answer), noting in `route` what was cut."""
+        """`plan` cut to deployments whose region every residency rule of `tags` allows, noting
+        in `route` what was cut."""
         regions, applied = self.allowed_regions(tags)
         if regions is None:
             return plan
@@ -256,23 +245,6 @@ class Policy:
                 code="residency_blocked",
             )
         return kept
-
-    # --- what Guard and Limits need before routing -------------------------------------------
-    def candidates(self, ctx: Context) -> list[Deployment]:
-        """The deployments Route may use for this request (the catalog's plan through this
-        policy's filters), computed once per request."""
-        cached: list[Deployment] | None = ctx.extras.get("policy.candidates")
-        if cached is not None:
-            return cached
-        assert self.catalog is not None, "Policy needs the catalog to plan"
-        plan = self.catalog.plan(ctx.model, _kind(ctx.endpoint))
-        plan = self.residency(ctx, self.allow_list(ctx, plan))
-        out = list(plan.deployments())
-        ctx.extras["policy.candidates"] = out
-        return out
-
-    def regions(self, ctx: Context) -> set[str]:
-        return {d.region for d in self.candidates(ctx)}
 
 
 __all__ = ["DATA_TAGS_HEADER", "Policy", "TenantRules"]

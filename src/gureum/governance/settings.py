@@ -127,6 +127,12 @@ class GovernanceSettings(BaseModel):
     )
     defaults: TenantPolicy = Field(default_factory=TenantPolicy, description="Policy for every tenant.")
     tenants: dict[str, TenantPolicy] = Field(default_factory=dict, description="Tenant id → overrides of `defaults`.")
+    audit_anonymous_per_minute: int = Field(
+        default=120, ge=0,
+        description="Refused requests without a valid key that one process records in the audit chain per minute, "
+        "each as its own event; beyond it they are counted, and the count is recorded as one "
+        "`api.refused_anonymous` event, so a flood of anonymous garbage cannot flood the chain.",
+    )
     timezone: str = Field(default="UTC", description="IANA time zone day/month budget periods follow (e.g. Asia/Seoul).")
     redis_prefix: str = Field(default="gureum", description="Prefix of every limit/budget key in Redis.")
     fail_open: bool = Field(

@@ -20,7 +20,7 @@ from gureum.cache import bump_collection
 from gureum.config import Settings
 from gureum.errors import InvalidRequest, NotFound
 from gureum.knowledge import index
-from gureum.knowledge.embedders import resolve
+from gureum.knowledge.embedders import embedding_deployment
 
 # Chunks are sized below what e5-small reads (512 tokens), leaving room for the title line
 # that is embedded with every chunk.
@@ -142,16 +142,15 @@ async def create(
     if pii_policy not in PII_POLICIES:
         raise InvalidRequest(f"pii_policy must be one of {', '.join(PII_POLICIES)}", param="pii_policy")
     embedder = embedder or default_embedder(settings)
-    emb = resolve(settings, embedder)
-    dep = next(d for d in settings.deployments if d.kind == "embedding" and embedder in (d.name, d.deployment_id))
-    max_tokens = chunk_max_tokens or min(DEFAULT_CHUNK_TOKENS, max(64, emb.max_tokens - 64))
+    dep = embedding_deployment(settings, embedder)
+    max_tokens = chunk_max_tokens or min(DEFAULT_CHUNK_TOKENS, max(64, dep.context_window - 64))
     overlap = DEFAULT_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap
     if not 0 <= overlap < max_tokens:
         raise InvalidRequest("chunk overlap must be >= 0 and smaller than the chunk size", param="chunk_overlap")
     extra = _rerank_settings(settings, {"reranker": reranker, "rerank_candidates": rerank_candidates})
     row = {
         "tenant_id": tenant_id, "name": name, "description": description, "embedder": embedder,
-        "dimensions": emb.dimensions, "chunk_max_tokens": max_tokens, "chunk_overlap": overlap,
+        "dimensions": dep.dimensions, "chunk_max_tokens": max_tokens, "chunk_overlap": overlap,
         "residency": residency or dep.region, "default_acl": check_acl(default_acl or ["*"], "default_acl"),
         "pii_policy": pii_policy, "answer_model": answer_model, "settings": orjson.dumps(extra).decode(),
     }
@@ -195,7 +194,8 @@ async def update(engine: AsyncEngine, settings: Settings, col: Collection, chang
     if "pii_policy" in changes and changes["pii_policy"] not in PII_POLICIES:
         raise InvalidRequest(f"pii_policy must be one of {', '.join(PII_POLICIES)}", param="pii_policy")
     await index.update_collection(engine, col.id, changes)
-    await bump_collection(col.name, engine)  # a new default ACL or policy changes what answers may hold
+    # A new default ACL or policy changes what answers may hold.
+    await bump_collection(col.tenant_id, col.name, engine)
     return await get(engine, col.tenant_id, col.name)
 
 
@@ -209,7 +209,7 @@ async def documents_changed(engine: AsyncEngine, col: Collection,
     """After documents or their ACLs changed: cached answers that may quote them are void, and
     the ACL sets' own indexes converge on the sets' new sizes (`on_build` as in
     `index.maintain_set_indexes`)."""
-    await bump_collection(col.name, engine)
+    await bump_collection(col.tenant_id, col.name, engine)
     await index.maintain_set_indexes(engine, on_build=on_build)
 
 

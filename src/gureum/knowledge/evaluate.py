@@ -13,7 +13,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +25,14 @@ from gureum.config import Settings
 from gureum.errors import InvalidRequest
 from gureum.knowledge import collections
 from gureum.knowledge.documents import SourceDocument
-from gureum.knowledge.embedders import Embedder, resolve
+from gureum.knowledge.embedders import Embedder
 from gureum.knowledge.ingest import Ingestor, IngestReport, Progress
 from gureum.knowledge.retrieve import Options, retrieve
 
 EVAL_TENANT = "eval"
+
+# The embedder of a collection (the platform's governed one, or a benchmark's wrapper of it).
+EmbedderFor = Callable[[collections.Collection], Embedder]
 
 
 @dataclass
@@ -87,13 +90,13 @@ def score(ranked: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dic
     return {"recall@1": r1 / n, "recall@5": r5 / n, "recall@10": r10 / n, "mrr@10": mrr / n, "ndcg@10": ndcg / n}
 
 
-async def ingest_dataset(engine: AsyncEngine, settings: Settings, ds: Dataset, *, embedder: Embedder | None = None,
-                         progress: Progress | None = None) -> tuple[collections.Collection, IngestReport]:
+async def ingest_dataset(engine: AsyncEngine, settings: Settings, ds: Dataset, embedder: EmbedderFor, *,
+                         progress: Progress | None = None) -> tuple[collections.Collection, Embedder, IngestReport]:
     col = await collections.create(engine, settings, EVAL_TENANT, f"eval-{ds.name[:40]}-{uuid.uuid4().hex[:8]}",
                                    description=f"temporary: retrieval evaluation of {ds.name}")
-    emb = embedder or resolve(settings, col.embedder)
+    emb = embedder(col)
     report = await Ingestor(engine, col, emb, detect_pii=False).run(source_documents(ds), progress=progress)
-    return col, report
+    return col, emb, report
 
 
 async def run_queries(engine: AsyncEngine, col: collections.Collection, emb: Embedder, ds: Dataset, options: Options,
@@ -109,7 +112,7 @@ async def run_queries(engine: AsyncEngine, col: collections.Collection, emb: Emb
     opts = dataclasses.replace(options, k=k_chunks, candidates=max(options.candidates, k_chunks))
     for q, text, vec in zip(ds.queries, texts, query_vectors, strict=True):
         t = time.perf_counter()
-        hits = await retrieve(engine, col, emb, ["*"], text, opts, query_vector=vec)
+        hits = await retrieve(engine, col, ["*"], text, vec, opts)
         lat.append((time.perf_counter() - t) * 1000)
         docs: list[str] = []
         for h in hits:
@@ -123,14 +126,14 @@ async def run_queries(engine: AsyncEngine, col: collections.Collection, emb: Emb
     return ranked, timing
 
 
-async def evaluate(engine: AsyncEngine, settings: Settings, path: Path | str, *, options: Options | None = None,
-                   keep: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+async def evaluate(engine: AsyncEngine, settings: Settings, path: Path | str, embedder: EmbedderFor, *,
+                   options: Options | None = None, keep: bool = False,
+                   progress: Progress | None = None) -> dict[str, Any]:
     """Ingest the dataset into a temporary collection, run every query, return one result row."""
     options = options or Options()
     ds = load_beir(path)
-    col, report = await ingest_dataset(engine, settings, ds, progress=progress)
+    col, emb, report = await ingest_dataset(engine, settings, ds, embedder, progress=progress)
     try:
-        emb = resolve(settings, col.embedder)
         ranked, timing = await run_queries(engine, col, emb, ds, options)
     finally:
         if not keep:

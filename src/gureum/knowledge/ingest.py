@@ -35,8 +35,7 @@ from gureum.governance.pii import detect
 from gureum.knowledge import index, lexical
 from gureum.knowledge.collections import Collection, documents_changed
 from gureum.knowledge.documents import ChunkDraft, IngestError, SourceDocument
-from gureum.knowledge.embedders import Embedder
-from gureum.knowledge.embedders.base import normalise
+from gureum.knowledge.embedders import Embedder, normalise
 
 log = logging.getLogger("gureum.knowledge")
 
@@ -185,7 +184,9 @@ class Ingestor:
             try:
                 while (batch := await to_embed.get()) is not None:
                     texts = [t for p in batch for t in p.texts]
-                    vectors = await self.embedder.embed_passages(texts)
+                    # Where each document may be sent is its own residency (metadata) or the collection's.
+                    tags = frozenset(p.row.residency for p in batch if p.row.residency)
+                    vectors = await self.embedder.embed_passages(texts, data_tags=tags)
                     i = 0
                     for p in batch:
                         for c, n in zip(p.row.chunks, p.counts, strict=True):
@@ -200,7 +201,7 @@ class Ingestor:
             while (batch := await to_write.get()) is not None:
                 await index.replace_documents(self.engine, self.col.tenant_id, self.col.id, self.col.dimensions,
                                               [p.row for p in batch])
-                await bump_collection(self.col.name, self.engine)
+                await bump_collection(self.col.tenant_id, self.col.name, self.engine)
                 for p in batch:
                     if p.is_update:
                         report.updated += 1

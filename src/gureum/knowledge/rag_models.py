@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gureum.errors import ModelNotFound
-from gureum.flow.types import Principal, Role
 from gureum.governance.policy import Policy
+from gureum.governance.principal import Principal, Role
 from gureum.knowledge import collections
 from gureum.knowledge.collections import Collection
 from gureum.routing.catalog import Catalog, Deployment
@@ -47,8 +47,8 @@ def answer_plan(catalog: Catalog, col: Collection, requested: str | None) -> tup
 
 def _card(col: Collection, catalog: Catalog, policy: Policy, principal: Principal) -> dict[str, Any] | None:
     """The card of `rag/<col>`, or None when a chat with it would be refused: the allow-list
-    refuses the name (Authorize) or every deployment of its answer model (Route), or the answer
-    model is missing from the catalog."""
+    refuses the name, the collection's embedder, or every deployment of its answer model, or the
+    answer model is missing from the catalog."""
     model_id = RAG_PREFIX + col.name
     if principal.role is Role.AUDITOR or not policy.allows(principal, model_id):
         return None  # Authorize refuses auditors every model
@@ -56,7 +56,10 @@ def _card(col: Collection, catalog: Catalog, policy: Policy, principal: Principa
         model, _, why = answer_plan(catalog, col, None)
     except ModelNotFound:
         return None
-    # An extractive answer is written by the retrieve stage itself and never routed.
+    # Retrieval embeds the question with the collection's embedder; an extractive answer is written
+    # by the retrieve stage itself and never routed.
+    if not policy.allows(principal, col.embedder):
+        return None
     if model is not None and not policy.allowed_plan(principal, catalog.plan(model, "chat")).groups:
         return None
     return {

@@ -12,6 +12,10 @@ Reranking (optional, a catalog model of kind `rerank`) reorders the top fused hi
 cross-encoder's scores. It only ever improves an order retrieval already has, so when the
 reranker fails — down, too slow, refused by policy — the fused order is returned and the result
 says why, rather than the retrieval failing.
+
+The two model calls retrieval needs — the query's vector and the reranker's scores — are asked
+of a `ModelCalls` the caller supplies: the platform's makes them through the governed flow, as
+the calling user, as sub-calls of the request retrieval serves.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gureum.errors import GureumError, InvalidRequest
 from gureum.knowledge import index, lexical
 from gureum.knowledge.collections import Collection, scope
-from gureum.knowledge.embedders import Embedder
 
 log = logging.getLogger("gureum.knowledge")
 
@@ -52,25 +56,26 @@ class Options:
         return self.w_lexical, self.w_dense
 
 
-async def retrieve(
-    engine: AsyncEngine,
-    col: Collection,
-    embedder: Embedder,
-    principals: list[str] | tuple[str, ...],
-    query: str,
-    options: Options = Options(),
-    *,
-    query_vector: object | None = None,
-) -> list[index.Hit]:
-    """The top `options.k` chunks of `col` for `query` that `principals` may read."""
+def check_query(query: str, options: Options) -> None:
     if not query or not query.strip():
         raise InvalidRequest("the query is empty", param="query")
     if not 1 <= options.k <= MAX_K:
         raise InvalidRequest(f"k must be between 1 and {MAX_K}", param="k")
+
+
+async def retrieve(
+    engine: AsyncEngine,
+    col: Collection,
+    principals: list[str] | tuple[str, ...],
+    query: str,
+    query_vector: np.ndarray,
+    options: Options = Options(),
+) -> list[index.Hit]:
+    """The top `options.k` chunks of `col` for `query` (embedded as `query_vector` by the
+    collection's embedder) that `principals` may read."""
+    check_query(query, options)
     w_lex, w_dense = options.weights()
     terms = lexical.terms(query)
-    if query_vector is None:
-        query_vector = (await embedder.embed_queries([query]))[0]
     return await index.search(
         engine, scope(col, principals), terms=terms, query_vector=query_vector,  # type: ignore[arg-type]
         k=options.k, candidates=max(options.candidates, options.k), w_lexical=w_lex, w_dense=w_dense,
@@ -78,12 +83,18 @@ async def retrieve(
     )
 
 
-class Rerank(Protocol):
-    """Scores `hits` against `query` with the rerank model `model`, under the caller's governance
-    (which deployments it may use, what text may leave for them). Returns hit index -> score for
-    the hits it scored; a hit it did not send keeps its fused place."""
+class ModelCalls(Protocol):
+    """The model calls of one retrieval, made under the caller's governance."""
 
-    async def __call__(self, col: Collection, model: str, query: str, hits: list[index.Hit]) -> dict[int, float]: ...
+    async def embed_query(self, col: Collection, query: str) -> np.ndarray:
+        """`query`'s vector from the collection's embedder."""
+        ...
+
+    async def rerank(self, col: Collection, model: str, query: str, hits: list[index.Hit]) -> dict[int, float]:
+        """Scores of `hits` against `query` by the rerank model `model` (which deployments it may
+        use and what text may leave for them are the caller's governance). Returns hit index ->
+        score for the hits it scored; a hit it did not send keeps its fused place."""
+        ...
 
 
 @dataclass(slots=True)
@@ -93,14 +104,14 @@ class Retrieved:
     rerank: dict[str, Any] | None = None  # what reranking did (None: not asked for)
 
 
-async def rerank(col: Collection, model: str, query: str, hits: list[index.Hit], k: int, score: Rerank) -> Retrieved:
+async def rerank(col: Collection, model: str, query: str, hits: list[index.Hit], k: int, calls: ModelCalls) -> Retrieved:
     """The top `k` of `hits` (fused order) after the rerank model reordered the collection's
     `rerank_candidates` best of them (any further hits follow in fused order); the fused top `k`,
     with the error in `rerank`, when the reranker fails."""
     candidates = hits[: col.rerank_candidates]
     report: dict[str, Any] = {"model": model, "candidates": len(candidates)}
     try:
-        scores = await score(col, model, query, candidates)
+        scores = await calls.rerank(col, model, query, candidates)
     except GureumError as exc:
         error = {"code": exc.code, "message": exc.message}
     except Exception:  # an adapter's bug must not cost the caller the fused results

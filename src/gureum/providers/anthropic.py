@@ -9,7 +9,7 @@ prompt-cache markers (`cache_control`) and usage with cache read/write tokens.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -24,6 +24,7 @@ from gureum.errors import (
 )
 from gureum.providers import shapes
 from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, RerankResult, Usage
+from gureum.providers.base import map_errors, retry_after
 from gureum.providers.registry import register
 from gureum.providers.shapes import FinishReason
 
@@ -71,10 +72,8 @@ class _StreamError(Exception):
 # --------------------------------------------------------------------------- errors
 
 
-def map_error(exc: BaseException) -> GureumError:
-    """The one place Anthropic failures become gureum errors."""
-    if isinstance(exc, GureumError):
-        return exc
+def map_error(exc: Exception) -> GureumError:
+    """The one place Anthropic failures become gureum errors (applied by `_ERRORS`)."""
     if isinstance(exc, httpx.TimeoutException):
         return UpstreamTimeout(f"anthropic: timed out ({type(exc).__name__})")
     if isinstance(exc, httpx.TransportError):
@@ -85,21 +84,24 @@ def map_error(exc: BaseException) -> GureumError:
         return _by_status(resp.status_code, f"anthropic {resp.status_code} {err_type}: {message}", resp.headers)
     if isinstance(exc, _StreamError):
         status = _ERROR_STATUS.get(exc.err_type, 500)
-        return _by_status(status, f"anthropic stream error {exc.err_type}: {exc.message}", httpx.Headers())
+        return _by_status(status, f"anthropic stream error {exc.err_type}: {exc.message}")
     if isinstance(exc, (shapes.MalformedReply, ValueError, KeyError, TypeError, AttributeError)):
         return UpstreamError(f"anthropic: response is not the Messages protocol ({exc})", retriable=True)
     return UpstreamError(f"anthropic: {type(exc).__name__}: {exc}", retriable=True)
 
 
-def _by_status(status: int, message: str, headers: httpx.Headers) -> GureumError:
-    retry_after = {"retry-after": headers["retry-after"]} if "retry-after" in headers else {}
+_ERRORS = map_errors(map_error)
+
+
+def _by_status(status: int, message: str, headers: Mapping[str, str] | None = None) -> GureumError:
+    wait = retry_after(headers)
     if status == 429:
-        return UpstreamRateLimited(message, upstream_status=429, headers=retry_after)
+        return UpstreamRateLimited(message, upstream_status=429, headers=wait)
     if status in (408, 504):
         return UpstreamTimeout(message, upstream_status=status)
     # 409 (conflict) is documented as transient; 5xx and 529 (overloaded) are the provider's problem.
     if status == 409 or status >= 500:
-        return UpstreamError(message, retriable=True, upstream_status=status, headers=retry_after)
+        return UpstreamError(message, retriable=True, upstream_status=status, headers=wait)
     if 400 <= status < 500:
         return UpstreamRejected(message, upstream_status=status)
     return UpstreamError(message, retriable=True, upstream_status=status)
@@ -109,7 +111,7 @@ def _error_detail(resp: httpx.Response) -> tuple[str, str]:
     try:
         err = resp.json()["error"]
         return str(err.get("type", "error")), str(err.get("message", ""))
-    except Exception:  # an HTML page from a proxy, an empty body...
+    except (ValueError, KeyError, TypeError, AttributeError):  # an HTML page from a proxy, an empty body...
         return "error", resp.text[:200] or resp.reason_phrase
 
 
@@ -396,17 +398,15 @@ class AnthropicProvider:
 
     async def chat(self, body: dict[str, Any], model: str) -> ChatResult:
         request = to_anthropic_request(body, model, default_max_tokens=self._default_max_tokens)
-        try:
+        with _ERRORS:
             resp = await self._http.post(self._url, json=request, headers=self._headers, timeout=self._timeout)
             resp.raise_for_status()
             return from_anthropic_message(resp.json())
-        except Exception as exc:
-            raise map_error(exc) from exc
 
     async def stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
         request = {**to_anthropic_request(body, model, default_max_tokens=self._default_max_tokens), "stream": True}
         translator = _StreamTranslator(model)
-        try:
+        with _ERRORS:
             # The context manager closes the connection when the consumer stops early (cancel-safe).
             async with self._http.stream(
                 "POST", self._url, json=request, headers=self._headers, timeout=self._timeout
@@ -420,8 +420,6 @@ class AnthropicProvider:
                     if translator.done:
                         return
             raise shapes.MalformedReply("stream ended before message_stop")
-        except Exception as exc:
-            raise map_error(exc) from exc
 
     async def embed(self, inputs: list[str], model: str, *, kind: str = "passage") -> EmbedResult:
         raise InvalidRequest("Anthropic offers no embeddings; route embeddings to another provider", param="model")

@@ -3,17 +3,21 @@
 gureum's canonical wire format is OpenAI's: a chat request is the OpenAI `chat.completions`
 body (a dict), a reply is an OpenAI `chat.completion` dict, a stream yields OpenAI
 `chat.completion.chunk` dicts. An adapter translates that to and from its provider's protocol,
-maps its provider's errors into `gureum.errors` in one place, and reports token usage as our own
-`Usage`. Adapters never import governance, routing or the API: they only speak to one provider.
+maps its provider's errors into `gureum.errors` in one place (a `map_error` function, applied by
+`map_errors` around every call), and reports token usage as our own `Usage`. Adapters never
+import governance, routing or the API: they only speak to one provider.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from gureum.errors import GureumError
 
 
 @dataclass(slots=True)
@@ -95,6 +99,41 @@ class ProviderSettings(BaseModel):
     )
 
 
+ErrorMap = Callable[[Exception], GureumError]
+
+
+class map_errors:  # noqa: N801 — a context manager, named like contextlib.suppress
+    """An adapter's one mapping point: inside `with map_errors(map_error):` any exception its
+    SDK or transport raises leaves as the `GureumError` that `map_error` makes of it, chained to
+    the original. A `GureumError` passes unchanged, and so do `BaseException`s that are not
+    errors (`GeneratorExit`, `CancelledError`): wrapped around the loop of an async-generator
+    `stream`, it maps what the upstream raises mid-stream while a consumer closing or cancelling
+    the stream still closes it. Stateless, so one instance serves every call of an adapter.
+    (httpx's `_transports.default.map_httpcore_exceptions` is the model.)"""
+
+    __slots__ = ("_map",)
+
+    def __init__(self, map_error: ErrorMap) -> None:
+        self._map = map_error
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
+        if isinstance(exc, Exception) and not isinstance(exc, GureumError):
+            raise self._map(exc) from exc
+        return False
+
+
+def retry_after(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The provider's `retry-after`, as the headers of the error its 429 (or 5xx) becomes, so a
+    client that is finally refused waits as long as the provider asked."""
+    value = headers.get("retry-after") if headers is not None else None
+    return {"retry-after": str(value)} if value else {}
+
+
 @runtime_checkable
 class Provider(Protocol):
     """A model provider. `model` is the provider's own model id for the chosen deployment."""
@@ -117,3 +156,11 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Tokenizing(Protocol):
+    """An adapter that can count tokens with a model's own tokenizer (an in-process model): the
+    knowledge layer sizes chunks with it. Adapters without it are counted by estimate."""
+
+    def token_count(self, model: str, text: str) -> int: ...

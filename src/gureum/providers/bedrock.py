@@ -20,6 +20,7 @@ import botocore.exceptions as bx
 import httpx
 from botocore.config import Config
 from botocore.parsers import ResponseParserError
+from urllib3 import exceptions as urllib3_errors
 
 from gureum.errors import (
     GureumError,
@@ -31,6 +32,7 @@ from gureum.errors import (
 )
 from gureum.providers import shapes
 from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, RerankResult, Usage
+from gureum.providers.base import map_errors, retry_after
 from gureum.providers.converse import StreamTranslator, from_converse_response, to_converse_request
 from gureum.providers.registry import register
 from gureum.tokens import estimate_tokens
@@ -62,32 +64,34 @@ _REJECTED = {
 }
 
 
-
 # --------------------------------------------------------------------------- errors
 
 
-def map_error(exc: BaseException) -> GureumError:
-    """The one place boto3/botocore failures become gureum errors."""
-    if isinstance(exc, GureumError):
-        return exc
+def map_error(exc: Exception) -> GureumError:
+    """The one place boto3/botocore failures become gureum errors (applied by `_ERRORS`)."""
     if isinstance(exc, bx.ClientError):  # includes EventStreamError raised mid-stream
         error = exc.response.get("Error") or {}
         code = str(error.get("Code") or "")
-        status = int((exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0) or None
+        metadata = exc.response.get("ResponseMetadata") or {}
+        status = int(metadata.get("HTTPStatusCode") or 0) or None
+        wait = retry_after({k.lower(): v for k, v in (metadata.get("HTTPHeaders") or {}).items()})
         message = f"bedrock {code}: {error.get('Message') or exc}"
         key = code.lower()
         if key in _RATE_LIMITED or (status == 429 and key not in _RETRIABLE):
-            return UpstreamRateLimited(message, upstream_status=429)
+            return UpstreamRateLimited(message, upstream_status=429, headers=wait)
         if key in _TIMEOUT or status in (408, 504):
             return UpstreamTimeout(message, upstream_status=status or 408)
         if key in _RETRIABLE or (status or 0) >= 500:
-            return UpstreamError(message, retriable=True, upstream_status=status)
+            return UpstreamError(message, retriable=True, upstream_status=status, headers=wait)
         if key in _REJECTED or (status is not None and 400 <= status < 500):
             return UpstreamRejected(message, upstream_status=_REJECTED.get(key, status or 400))
         return UpstreamError(message, retriable=True, upstream_status=status)
-    if isinstance(exc, (bx.ReadTimeoutError, bx.ConnectTimeoutError)):
+    # A ConverseStream body is read through urllib3 after botocore returns, so a stall or a drop
+    # mid-stream raises urllib3's own errors, not botocore's.
+    if isinstance(exc, (bx.ReadTimeoutError, bx.ConnectTimeoutError, urllib3_errors.TimeoutError)):
         return UpstreamTimeout(f"bedrock: timed out ({type(exc).__name__})")
-    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError, bx.HTTPClientError, ConnectionError)):
+    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError, bx.HTTPClientError, ConnectionError,
+                        urllib3_errors.ProtocolError)):
         return UpstreamError(f"bedrock: connection failed ({exc})", retriable=True)
     if isinstance(exc, bx.NoCredentialsError):
         # Our configuration, not the request: another deployment may still serve it.
@@ -97,6 +101,9 @@ def map_error(exc: BaseException) -> GureumError:
     if isinstance(exc, (shapes.MalformedReply, ResponseParserError, ValueError, KeyError, TypeError, AttributeError)):
         return UpstreamError(f"bedrock: response is not the Converse protocol ({exc})", retriable=True)
     return UpstreamError(f"bedrock: {type(exc).__name__}: {exc}", retriable=True)
+
+
+_ERRORS = map_errors(map_error)
 
 
 # --------------------------------------------------------------------------- provider
@@ -143,11 +150,9 @@ class BedrockProvider:
 
     async def chat(self, body: dict[str, Any], model: str) -> ChatResult:
         request = to_converse_request(body, model, self._options)
-        try:
+        with _ERRORS:
             raw = await self._run(self.client.converse, **request)
             return from_converse_response(raw, model)
-        except Exception as exc:
-            raise map_error(exc) from exc
 
     async def stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
         request = to_converse_request(body, model, self._options)
@@ -184,18 +189,17 @@ class BedrockProvider:
 
         translator = StreamTranslator(model)
         try:
-            loop.run_in_executor(self._pool, pump)
-            while True:
-                kind, item = await queue.get()
-                if kind == "error":
-                    raise item
-                if kind == "end":
-                    break
-                for chunk in translator.feed(item):
-                    yield chunk
-            yield translator.final(body)
-        except Exception as exc:
-            raise map_error(exc) from exc
+            with _ERRORS:
+                loop.run_in_executor(self._pool, pump)
+                while True:
+                    kind, item = await queue.get()
+                    if kind == "error":
+                        raise item
+                    if kind == "end":
+                        break
+                    for chunk in translator.feed(item):
+                        yield chunk
+                yield translator.final(body)
         finally:
             # Consumer finished, failed or was cancelled: stop the pump and drop the connection,
             # which unblocks a thread waiting on the socket.
@@ -204,13 +208,11 @@ class BedrockProvider:
                 holder["events"].close()
 
     async def embed(self, inputs: list[str], model: str, *, kind: str = "passage") -> EmbedResult:
-        try:
+        with _ERRORS:
             if model.startswith("cohere.embed") or ".cohere.embed" in model:
                 return await self._embed_cohere(inputs, model, kind)
             if "titan-embed" in model:
                 return await self._embed_titan(inputs, model)
-        except Exception as exc:
-            raise map_error(exc) from exc
         raise InvalidRequest(f"embedding model '{model}' is not supported (Titan or Cohere embed)", param="model")
 
     async def _invoke(self, model: str, payload: dict[str, Any]) -> tuple[dict[str, Any], int]:

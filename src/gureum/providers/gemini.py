@@ -38,6 +38,7 @@ from gureum.errors import (
 )
 from gureum.providers import shapes
 from gureum.providers.base import ChatResult, EmbedResult, Provider, ProviderSettings, RerankResult, Usage
+from gureum.providers.base import map_errors, retry_after
 from gureum.providers.registry import register
 from gureum.providers.shapes import FinishReason
 from gureum.tokens import estimate_tokens
@@ -67,20 +68,19 @@ _TASK_TYPE = {"query": "RETRIEVAL_QUERY", "passage": "RETRIEVAL_DOCUMENT"}
 # --------------------------------------------------------------------------- errors
 
 
-def map_error(exc: BaseException) -> GureumError:
-    """The one place google-genai / transport failures become gureum errors."""
-    if isinstance(exc, GureumError):
-        return exc
+def map_error(exc: Exception) -> GureumError:
+    """The one place google-genai / transport failures become gureum errors (applied by `_ERRORS`)."""
     if isinstance(exc, genai_errors.APIError):
         code = int(exc.code or 0)
         status = str(exc.status or "")
         message = f"gemini {code} {status}: {exc.message or exc}"
+        wait = retry_after(getattr(exc.response, "headers", None))
         if code == 429 or status == "RESOURCE_EXHAUSTED":
-            return UpstreamRateLimited(message, upstream_status=429)
+            return UpstreamRateLimited(message, upstream_status=429, headers=wait)
         if code in (408, 504) or status == "DEADLINE_EXCEEDED":
             return UpstreamTimeout(message, upstream_status=code or 504)
         if code >= 500 or code == 0:
-            return UpstreamError(message, retriable=True, upstream_status=code or None)
+            return UpstreamError(message, retriable=True, upstream_status=code or None, headers=wait)
         return UpstreamRejected(message, upstream_status=code)
     if isinstance(exc, httpx.TimeoutException):
         return UpstreamTimeout(f"gemini: timed out ({type(exc).__name__})")
@@ -92,6 +92,9 @@ def map_error(exc: BaseException) -> GureumError:
     if isinstance(exc, (shapes.MalformedReply, ValueError, KeyError, TypeError, AttributeError)):
         return UpstreamError(f"gemini: response is not the generateContent protocol ({exc})", retriable=True)
     return UpstreamError(f"gemini: {type(exc).__name__}: {exc}", retriable=True)
+
+
+_ERRORS = map_errors(map_error)
 
 
 # --------------------------------------------------------------------------- tool-call ids
@@ -411,16 +414,14 @@ class GeminiProvider:
 
     async def chat(self, body: dict[str, Any], model: str) -> ChatResult:
         contents, config = to_gemini_request(body, self._options)
-        try:
+        with _ERRORS:
             resp = await self.client.aio.models.generate_content(model=model, contents=contents, config=config)
             return from_gemini_response(resp, model)
-        except Exception as exc:
-            raise map_error(exc) from exc
 
     async def stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
         contents, config = to_gemini_request(body, self._options)
         translator = _StreamTranslator(model)
-        try:
+        with _ERRORS:
             responses = await self.client.aio.models.generate_content_stream(
                 model=model, contents=contents, config=config
             )
@@ -431,8 +432,6 @@ class GeminiProvider:
                         yield chunk
             for chunk in translator.final(body):
                 yield chunk
-        except Exception as exc:
-            raise map_error(exc) from exc
 
     async def embed(self, inputs: list[str], model: str, *, kind: str = "passage") -> EmbedResult:
         config = types.EmbedContentConfig(
@@ -441,7 +440,7 @@ class GeminiProvider:
         batch = int(self._options.get("embed_batch_size", 100))  # batchEmbedContents takes at most 100
         vectors: list[list[float]] = []
         counted = 0
-        try:
+        with _ERRORS:
             for start in range(0, len(inputs), batch):
                 resp = await self.client.aio.models.embed_content(
                     model=model, contents=inputs[start : start + batch], config=config
@@ -453,8 +452,6 @@ class GeminiProvider:
                     if embedding.statistics and embedding.statistics.token_count:
                         counted += int(embedding.statistics.token_count)  # Vertex reports per input
         # The Gemini API reports no token count for embeddings: fall back to gureum's estimate.
-        except Exception as exc:
-            raise map_error(exc) from exc
         if len(vectors) != len(inputs):
             raise UpstreamError(f"gemini: asked for {len(inputs)} embeddings, got {len(vectors)}", retriable=True)
         return EmbedResult(

@@ -14,16 +14,24 @@ configuration too.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Mapping
+from functools import partial
 from typing import Any
 
 import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from gureum.errors import UpstreamError, UpstreamRateLimited, UpstreamRejected, UpstreamTimeout
-from gureum.providers.base import ChatResult, EmbedResult, ProviderSettings, RerankResult, Usage
+from gureum.errors import GureumError, UpstreamError, UpstreamRateLimited, UpstreamRejected, UpstreamTimeout
+from gureum.providers.base import (
+    ChatResult,
+    EmbedResult,
+    ProviderSettings,
+    RerankResult,
+    Usage,
+    map_errors,
+    retry_after,
+)
 from gureum.providers.registry import register
 from gureum.providers.shapes import usage_chunk
 from gureum.tokens import estimate_messages, estimate_tokens
@@ -66,18 +74,19 @@ def _rewrite(body: dict[str, Any], rename: dict[str, str], drop: list[str]) -> d
     return body
 
 
-@contextmanager
-def map_errors(name: str):  # type: ignore[no-untyped-def]
-    """The one place this adapter turns transport failures into gureum errors."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeout(f"provider '{name}' timed out ({type(exc).__name__})") from None
-    except httpx.TransportError as exc:
-        raise UpstreamError(f"provider '{name}' connection failed: {type(exc).__name__}") from None
+def map_error(name: str, exc: Exception) -> GureumError:
+    """The one place this adapter's failures become gureum errors (applied by each instance's
+    `map_errors`): transport failures, and any reply the code below could not read."""
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"provider '{name}' timed out ({type(exc).__name__})")
+    if isinstance(exc, httpx.TransportError):
+        return UpstreamError(f"provider '{name}' connection failed: {type(exc).__name__}")
+    if isinstance(exc, (KeyError, TypeError, ValueError, AttributeError)):
+        return UpstreamError(f"provider '{name}' answered with an unexpected JSON shape ({type(exc).__name__}: {exc})")
+    return UpstreamError(f"provider '{name}': {type(exc).__name__}: {exc}")
 
 
-def error_from_response(name: str, status: int, raw: bytes) -> UpstreamError:
+def error_from_response(name: str, status: int, raw: bytes, headers: Mapping[str, str] | None = None) -> UpstreamError:
     message = raw[:300].decode("utf-8", "replace")  # the raw text, unless the body says more
     with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
         err = orjson.loads(raw).get("error")
@@ -86,10 +95,11 @@ def error_from_response(name: str, status: int, raw: bytes) -> UpstreamError:
         elif isinstance(err, str):
             message = err
     text = f"provider '{name}' returned {status}: {message}"
+    wait = retry_after(headers)
     if status == 429:
-        return UpstreamRateLimited(text, upstream_status=status)
+        return UpstreamRateLimited(text, upstream_status=status, headers=wait)
     if status >= 500 or status in (408, 409):
-        return UpstreamError(text, upstream_status=status)
+        return UpstreamError(text, upstream_status=status, headers=wait)
     return UpstreamRejected(text, upstream_status=status)
 
 
@@ -112,6 +122,7 @@ class OpenAICompatible:
         self.name = name
         self.settings = settings
         self.http = http
+        self._errors = map_errors(partial(map_error, name))
         self.table = ParamTable(**settings.options)
         base = (settings.base_url or "https://api.openai.com/v1").rstrip("/")
         self.base = base
@@ -141,11 +152,10 @@ class OpenAICompatible:
         return out
 
     async def _request(self, url: str, payload: dict[str, Any]) -> bytes:
-        """One non-streaming call: the body answered, or the gureum error for the failure."""
-        with map_errors(self.name):
-            r = await self.http.post(url, content=orjson.dumps(payload), headers=self.headers, timeout=self.timeout)
+        """One non-streaming call: the body answered, or the gureum error for its status."""
+        r = await self.http.post(url, content=orjson.dumps(payload), headers=self.headers, timeout=self.timeout)
         if r.status_code >= 400:
-            raise error_from_response(self.name, r.status_code, r.content)
+            raise error_from_response(self.name, r.status_code, r.content, r.headers)
         return r.content
 
     async def _post(self, path: str, model: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -155,14 +165,15 @@ class OpenAICompatible:
         payload = self._body(body, model)
         payload.pop("stream", None)
         payload.pop("stream_options", None)
-        data = await self._post("chat/completions", model, payload)
-        if not isinstance(data.get("choices"), list):
-            raise UpstreamError(f"provider '{self.name}' answered without choices")
-        usage = Usage.from_openai(data.get("usage"))
-        if not data.get("usage"):
-            usage = _estimate(body, data)
-            data["usage"] = usage.to_openai()
-        return ChatResult(data, usage)
+        with self._errors:
+            data = await self._post("chat/completions", model, payload)
+            if not isinstance(data.get("choices"), list):
+                raise UpstreamError(f"provider '{self.name}' answered without choices")
+            usage = Usage.from_openai(data.get("usage"))
+            if not data.get("usage"):
+                usage = _estimate(body, data)
+                data["usage"] = usage.to_openai()
+            return ChatResult(data, usage)
 
     async def stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
         payload = self._body(body, model)
@@ -173,17 +184,14 @@ class OpenAICompatible:
             "POST", self._url("chat/completions", model), content=orjson.dumps(payload), headers=self.headers,
             timeout=self.timeout,
         )
-        with map_errors(self.name):
+        with self._errors:
             resp = await self.http.send(req, stream=True)
-        try:
-            if resp.status_code >= 400:
-                with map_errors(self.name):
-                    raw = await resp.aread()
-                raise error_from_response(self.name, resp.status_code, raw)
-            usage: Usage | None = None
-            completion_chars: list[str] = []
-            last: dict[str, Any] | None = None
-            with map_errors(self.name):
+            try:
+                if resp.status_code >= 400:
+                    raise error_from_response(self.name, resp.status_code, await resp.aread(), resp.headers)
+                usage: Usage | None = None
+                completion_chars: list[str] = []
+                last: dict[str, Any] | None = None
                 async for line in resp.aiter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -202,43 +210,47 @@ class OpenAICompatible:
                     last = chunk
                     if chunk.get("choices") or not chunk.get("usage"):
                         yield chunk
-            if last is None:
-                raise UpstreamError(f"provider '{self.name}' closed the stream without data")
-            if usage is None:
-                usage = Usage(estimate_messages(body.get("messages", [])), estimate_tokens("".join(completion_chars)))
-            # The usage chunk is ours (the server's may be missing), stamped like the server's chunks.
-            yield usage_chunk(last.get("id", ""), last.get("created", 0), last.get("model", model), usage)
-        finally:
-            await resp.aclose()
+                if last is None:
+                    raise UpstreamError(f"provider '{self.name}' closed the stream without data")
+                if usage is None:
+                    usage = Usage(
+                        estimate_messages(body.get("messages", [])), estimate_tokens("".join(completion_chars))
+                    )
+                # The usage chunk is ours (the server's may be missing), stamped like the server's chunks.
+                yield usage_chunk(last.get("id", ""), last.get("created", 0), last.get("model", model), usage)
+            finally:
+                await resp.aclose()
 
     async def embed(self, inputs: list[str], model: str, *, kind: str = "passage") -> EmbedResult:
-        data = await self._post("embeddings", model, {"model": model, "input": inputs})
-        try:
-            rows = sorted(data["data"], key=lambda d: d.get("index", 0))
-            vectors = [list(map(float, row["embedding"])) for row in rows]
-        except (KeyError, TypeError, ValueError):
-            raise UpstreamError(f"provider '{self.name}' returned malformed embeddings") from None
-        usage = Usage(prompt_tokens=int((data.get("usage") or {}).get("prompt_tokens") or 0))
-        if not usage.prompt_tokens:
-            usage.prompt_tokens = sum(estimate_tokens(t) for t in inputs)
-        return EmbedResult(vectors, usage)
+        with self._errors:
+            data = await self._post("embeddings", model, {"model": model, "input": inputs})
+            try:
+                rows = sorted(data["data"], key=lambda d: d.get("index", 0))
+                vectors = [list(map(float, row["embedding"])) for row in rows]
+            except (KeyError, TypeError, ValueError):
+                raise UpstreamError(f"provider '{self.name}' returned malformed embeddings") from None
+            usage = Usage(prompt_tokens=int((data.get("usage") or {}).get("prompt_tokens") or 0))
+            if not usage.prompt_tokens:
+                usage.prompt_tokens = sum(estimate_tokens(t) for t in inputs)
+            return EmbedResult(vectors, usage)
 
     async def rerank(self, query: str, documents: list[str], model: str, top_n: int | None = None) -> RerankResult:
         t = self.table.rerank
         body: dict[str, Any] = {"model": model, "query": query, "documents": documents}
         if top_n is not None:
             body["top_n"] = top_n
-        data = _json(self.name, await self._request(self.rerank_url, _rewrite(body, t.rename, t.drop)))
-        rows: Any = data.get("results") if isinstance(data, dict) else data
-        try:
-            # Cohere and Jina call it relevance_score, TEI score.
-            scores = {int(r["index"]): float(r.get("relevance_score", r.get("score"))) for r in rows}
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise UpstreamError(f"provider '{self.name}' returned malformed rerank results") from None
-        if any(not 0 <= i < len(documents) for i in scores):
-            raise UpstreamError(f"provider '{self.name}' ranked a document it was not sent")
-        tokens = _rerank_tokens(data) or sum(estimate_tokens(query) + estimate_tokens(d) for d in documents)
-        return RerankResult(scores, Usage(prompt_tokens=tokens))
+        with self._errors:
+            data = _json(self.name, await self._request(self.rerank_url, _rewrite(body, t.rename, t.drop)))
+            rows: Any = data.get("results") if isinstance(data, dict) else data
+            try:
+                # Cohere and Jina call it relevance_score, TEI score.
+                scores = {int(r["index"]): float(r.get("relevance_score", r.get("score"))) for r in rows}
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise UpstreamError(f"provider '{self.name}' returned malformed rerank results") from None
+            if any(not 0 <= i < len(documents) for i in scores):
+                raise UpstreamError(f"provider '{self.name}' ranked a document it was not sent")
+            tokens = _rerank_tokens(data) or sum(estimate_tokens(query) + estimate_tokens(d) for d in documents)
+            return RerankResult(scores, Usage(prompt_tokens=tokens))
 
     async def aclose(self) -> None:
         return None

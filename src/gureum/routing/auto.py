@@ -10,10 +10,10 @@ A plan filter, run last (after allow-lists and residency have removed what may n
    objective after the ones within it), then the ones below the tier as fallbacks, strongest
    first. Deployments of one model name at one price stay one load-balanced group.
 
-Everything it decided is in `ctx.route["auto"]` (candidates with estimated cost, tier, median
-latency and verdict; the required tier and its reasons; why the winner won) and in
-`ctx.route["reason"]`, which becomes the `x-gureum-route` response header and is kept in the
-ledger's route JSON.
+Everything it decided is in the call's route notes under `auto` (candidates with estimated cost,
+tier, median latency and verdict; the required tier and its reasons; why the winner won) and
+`reason`, which becomes the `x-gureum-route` response header and is kept in the ledger's route
+JSON.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from collections import deque
 from typing import Any
 
 from gureum.economy.settings import AutoRouteSettings, EconomySettings
-from gureum.flow.types import Context
 from gureum.routing.catalog import Deployment, Plan
 from gureum.routing.difficulty import Estimator, HeuristicEstimator
 from gureum.tokens import estimate_messages
@@ -71,22 +70,23 @@ class AutoRoute:
         self.estimator = estimator or HeuristicEstimator()
         self.latency = latency or LatencyTracker(settings.latency_window, settings.latency_min_samples)
 
-    def __call__(self, ctx: Context, plan: Plan) -> Plan:
+    def order(self, plan: Plan, body: dict[str, Any], stream: bool, pressure: float, route: dict[str, Any]) -> Plan:
+        """`plan` ordered for a call with `body` under budget `pressure` (0..1); a plan that is not
+        of a `cost` virtual model is returned as it is."""
         vm = plan.virtual
         if vm is None or vm.strategy != "cost":
             return plan
         cfg = self.settings.for_virtual(plan.requested)
-        difficulty = self.estimator.estimate(ctx.body)
+        difficulty = self.estimator.estimate(body)
         base = max(cfg.min_tier, difficulty.tier)
-        drop = pressure_drop(cfg, ctx.budget_pressure)
+        drop = pressure_drop(cfg, pressure)
         required = max(cfg.min_tier, base - drop)
-        body = ctx.body
         input_tokens = estimate_messages(
             [m for m in body.get("messages") or [] if isinstance(m, dict)], body.get("tools") or None
         )
         max_out = body.get("max_tokens") or body.get("max_completion_tokens")
         output_tokens = min(int(max_out), cfg.expected_output_tokens) if max_out else cfg.expected_output_tokens
-        kind = "stream" if ctx.stream else "full"
+        kind = "stream" if stream else "full"
 
         order = {d.id: i for i, d in enumerate(plan.deployments())}
         rows: list[dict[str, Any]] = []
@@ -111,12 +111,12 @@ class AutoRoute:
         winner = ranked[0]
         why = self._why(winner, fast, slow, below, required)
         strong = strongest([r["dep"] for r in rows])
-        ctx.route["auto"] = {
+        route["auto"] = {
             "required_tier": required,
             "estimated_tier": difficulty.tier,
             "reasons": difficulty.reasons,
             "estimator": difficulty.source,
-            "budget_pressure": round(ctx.budget_pressure, 3),
+            "budget_pressure": round(pressure, 3),
             "tier_drop": drop,
             "estimated_tokens": {"input": input_tokens, "output": output_tokens},
             "candidates": [
@@ -127,8 +127,8 @@ class AutoRoute:
             "strongest": strong.id if strong else None,
             "features": {k: round(v, 4) for k, v in difficulty.features.items() if not k.startswith("_")},
         }
-        pressure_note = f", lowered {drop} for budget pressure {ctx.budget_pressure:.2f}" if drop else ""
-        ctx.route["reason"] = (
+        pressure_note = f", lowered {drop} for budget pressure {pressure:.2f}" if drop else ""
+        route["reason"] = (
             f"auto: tier>={required} ({'; '.join(difficulty.reasons[:2])}{pressure_note}); {why}"
         )
         return Plan(plan.requested, _groups([r["dep"] for r in ranked], {r["id"]: r["est_cost"] for r in rows}),
@@ -148,6 +148,18 @@ class AutoRoute:
         return f"no deployment reaches tier {required}; strongest available: {winner['id']} (tier {winner['tier']})"
 
 
+def cheapest(plan: Plan, route: dict[str, Any]) -> Plan:
+    """`plan` cut to its cheapest deployment (the stronger at one price) whose circuit is closed:
+    for work the platform does on a call's behalf (a context summary), which should cost little
+    and, when that deployment fails, falls back to a way that costs nothing rather than to a
+    dearer model."""
+    deps = list(plan.deployments())
+    ready = [d for d in deps if d.breaker.available()] or deps
+    best = min(ready, key=lambda d: (d.settings.price.input + d.settings.price.output, -d.tier))
+    route["reason"] = f"cheapest permitted deployment: {best.id}"
+    return Plan(plan.requested, [[best]], plan.virtual, dict(plan.notes))
+
+
 def _groups(ranked: list[Deployment], cost: dict[str, float]) -> list[list[Deployment]]:
     """Consecutive deployments of one model name at one estimated cost stay one balanced group."""
     groups: list[list[Deployment]] = []
@@ -160,4 +172,4 @@ def _groups(ranked: list[Deployment], cost: dict[str, float]) -> list[list[Deplo
     return groups
 
 
-__all__ = ["AutoRoute", "LatencyTracker", "estimated_cost", "pressure_drop", "strongest"]
+__all__ = ["AutoRoute", "LatencyTracker", "cheapest", "estimated_cost", "pressure_drop", "strongest"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gureum.config import DeploymentSettings, Settings, VirtualModelSettings
-from gureum.errors import ModelNotFound
+from gureum.errors import InvalidRequest, ModelNotFound
 from gureum.providers.base import Provider, Usage
 from gureum.routing.breaker import CircuitBreaker
 
@@ -72,6 +72,20 @@ class Plan:
         for g in self.groups:
             yield from g
 
+    def accepting(self, kinds: set[str], route: dict[str, Any]) -> Plan:
+        """The deployments that read every content part kind in `kinds`; refused when none does."""
+        kept = self.filtered(lambda d: kinds <= set(d.settings.inputs))
+        removed = sorted(d.id for d in self.deployments() if not kinds <= set(d.settings.inputs))
+        if removed:
+            route["cannot_read"] = {"kinds": sorted(kinds), "removed": removed}
+        if not kept.groups:
+            raise InvalidRequest(
+                f"No deployment of '{self.requested}' reads {', '.join(sorted(kinds))} content parts "
+                "(deployments[].inputs); send text only, or use a model that reads them.",
+                param="messages", code="unsupported_content",
+            )
+        return kept
+
     def filtered(self, keep: Any) -> Plan:
         groups = [[d for d in g if keep(d)] for g in self.groups]
         return Plan(self.requested, [g for g in groups if g], self.virtual, dict(self.notes))
@@ -95,6 +109,10 @@ class Catalog:
         if ref in self.deployments:
             return [self.deployments[ref]]
         return []
+
+    def knows(self, name: str) -> bool:
+        """Whether `name` is a model name, a deployment id or a virtual model of the catalog."""
+        return name in self.by_name or name in self.deployments or name in self.virtual
 
     def plan(self, model: str, kind: str = "chat") -> Plan:
         vm = self.virtual.get(model)

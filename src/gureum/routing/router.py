@@ -157,8 +157,11 @@ class Router:
         if isinstance(last, UpstreamTimeout):
             return last
         tried = ", ".join(a["deployment"] for a in route.get("attempts", []))
-        err = type(last)(f"All deployments for '{plan.requested}' failed ({tried}); last error: {last.message}")
-        return err
+        # The last failure's kind, provider status and headers (a 429's retry-after) reach the caller.
+        message = f"All deployments for '{plan.requested}' failed ({tried}); last error: {last.message}"
+        if isinstance(last, UpstreamError) and last.upstream_status is not None:
+            return type(last)(message, upstream_status=last.upstream_status, headers=dict(last.headers))
+        return type(last)(message, headers=dict(last.headers))
 
 
 async def _aclose(it: AsyncIterator[Any]) -> None:

@@ -9,12 +9,64 @@ import importlib
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gureum.governance.audit_documents import INDEX_TRIGGER
 from gureum.store.tables import metadata
 
 # Feature folders that declare tables on the shared metadata.
-TABLE_MODULES: tuple[str, ...] = ("gureum.knowledge.tables", "gureum.cache.store")
+TABLE_MODULES: tuple[str, ...] = (
+    "gureum.knowledge.tables", "gureum.cache.store", "gureum.agents.tables", "gureum.governance.audit_documents",
+    "gureum.console.tables", "gureum.jobs.tables",
+)
 
 _LOCK_KEY = 0x67757265756D  # "gureum"
+
+# Appends audit events and ledger rows in one call. The lock is taken before the head is read in
+# a separate statement, so the read sees every chain extension committed while this call waited
+# for the lock. Steps that change the ledger's columns re-create the function from this one text.
+APPEND_FUNCTION = """CREATE OR REPLACE FUNCTION gureum_append(events jsonb, ledger_rows jsonb) RETURNS void AS $$
+   DECLARE
+     head_seq bigint;
+     head_hash text;
+     e jsonb;
+     h text;
+     tenant text;
+     tenant_heads jsonb := '{}';
+     t_seq bigint;
+   BEGIN
+     IF jsonb_array_length(events) > 0 THEN
+       PERFORM pg_advisory_xact_lock(1635083369);
+       SELECT seq, hash INTO head_seq, head_hash FROM audit_events ORDER BY seq DESC LIMIT 1;
+       head_seq := coalesce(head_seq, 0);
+       head_hash := coalesce(head_hash, repeat('0', 64));
+       FOR e IN SELECT value FROM jsonb_array_elements(events) LOOP
+         head_seq := head_seq + 1;
+         h := encode(sha256(convert_to(head_hash || E'\n' || head_seq::text || E'\n' || (e->>'digest'), 'UTF8')), 'hex');
+         tenant := coalesce(e->>'tenant_id', '');
+         IF tenant_heads ? tenant THEN
+           t_seq := (tenant_heads->>tenant)::bigint + 1;
+         ELSE
+           SELECT coalesce(max(tenant_seq), 0) + 1 INTO t_seq FROM audit_events
+             WHERE tenant_id IS NOT DISTINCT FROM (e->>'tenant_id');
+         END IF;
+         tenant_heads := jsonb_set(tenant_heads, ARRAY[tenant], to_jsonb(t_seq));
+         INSERT INTO audit_events (seq, ts, event_id, request_id, tenant_id, user_id, key_id, action,
+                                   resource, decision, status, cost, detail, prev_hash, hash, tenant_seq)
+         VALUES (head_seq, (e->>'ts')::timestamptz, e->>'event_id', e->>'request_id', e->>'tenant_id',
+                 e->>'user_id', e->>'key_id', e->>'action', e->>'resource', e->>'decision',
+                 (e->>'status')::int, (e->>'cost')::float8, e->'detail', head_hash, h, t_seq);
+         head_hash := h;
+       END LOOP;
+     END IF;
+     IF jsonb_array_length(ledger_rows) > 0 THEN
+       INSERT INTO ledger (ts, request_id, tenant_id, user_id, key_id, endpoint, origin, parent_id, model,
+                           deployment, provider, region, input_tokens, output_tokens, cached_tokens,
+                           tokens_saved, cost, cost_saved, latency_ms, status, error_code, cache, route)
+       SELECT ts, request_id, tenant_id, user_id, key_id, endpoint, coalesce(origin, 'api'), parent_id, model,
+              deployment, provider, region, input_tokens, output_tokens, cached_tokens, tokens_saved, cost,
+              cost_saved, latency_ms, status, error_code, cache, route
+       FROM jsonb_populate_recordset(NULL::ledger, ledger_rows);
+     END IF;
+   END; $$ LANGUAGE plpgsql"""
 
 STEPS: list[tuple[int, str, list[str]]] = [
     (
@@ -41,47 +93,60 @@ STEPS: list[tuple[int, str, list[str]]] = [
         3,
         "append audit events and ledger rows in one call",
         [
-            # The lock is taken before the head is read in a separate statement, so the read sees
-            # every chain extension committed while this call waited for the lock.
-            """CREATE OR REPLACE FUNCTION gureum_append(events jsonb, ledger_rows jsonb) RETURNS void AS $$
-               DECLARE
-                 head_seq bigint;
-                 head_hash text;
-                 e jsonb;
-                 h text;
-               BEGIN
-                 IF jsonb_array_length(events) > 0 THEN
-                   PERFORM pg_advisory_xact_lock(1635083369);
-                   SELECT seq, hash INTO head_seq, head_hash FROM audit_events ORDER BY seq DESC LIMIT 1;
-                   head_seq := coalesce(head_seq, 0);
-                   head_hash := coalesce(head_hash, repeat('0', 64));
-                   FOR e IN SELECT value FROM jsonb_array_elements(events) LOOP
-                     head_seq := head_seq + 1;
-                     h := encode(sha256(convert_to(head_hash || E'\n' || head_seq::text || E'\n' || (e->>'digest'), 'UTF8')), 'hex');
-                     INSERT INTO audit_events (seq, ts, event_id, request_id, tenant_id, user_id, key_id, action,
-                                               resource, decision, status, cost, detail, prev_hash, hash)
-                     VALUES (head_seq, (e->>'ts')::timestamptz, e->>'event_id', e->>'request_id', e->>'tenant_id',
-                             e->>'user_id', e->>'key_id', e->>'action', e->>'resource', e->>'decision',
-                             (e->>'status')::int, (e->>'cost')::float8, e->'detail', head_hash, h);
-                     head_hash := h;
-                   END LOOP;
-                 END IF;
-                 IF jsonb_array_length(ledger_rows) > 0 THEN
-                   INSERT INTO ledger (ts, request_id, tenant_id, user_id, key_id, endpoint, model, deployment, provider,
-                                       region, input_tokens, output_tokens, cached_tokens, tokens_saved, cost,
-                                       cost_saved, latency_ms, status, error_code, cache, route)
-                   SELECT ts, request_id, tenant_id, user_id, key_id, endpoint, model, deployment, provider, region,
-                          input_tokens, output_tokens, cached_tokens, tokens_saved, cost, cost_saved, latency_ms,
-                          status, error_code, cache, route
-                   FROM jsonb_populate_recordset(NULL::ledger, ledger_rows);
-                 END IF;
-               END; $$ LANGUAGE plpgsql""",
+            APPEND_FUNCTION,
         ],
     ),
     (
         4,
         "chunks are found by their ACL set",
         ["CREATE INDEX IF NOT EXISTS chunks_acl_set ON chunks (acl_set_id)"],
+    ),
+    (
+        5,
+        "ledger rows name their origin and parent request",
+        [
+            "ALTER TABLE ledger ADD COLUMN IF NOT EXISTS origin text NOT NULL DEFAULT 'api'",
+            "ALTER TABLE ledger ADD COLUMN IF NOT EXISTS parent_id text",
+            "CREATE INDEX IF NOT EXISTS ledger_parent ON ledger (parent_id) WHERE parent_id IS NOT NULL",
+            APPEND_FUNCTION,
+        ],
+    ),
+    (
+        6,
+        "audit events are numbered per tenant",
+        [
+            "ALTER TABLE audit_events ADD COLUMN IF NOT EXISTS tenant_seq bigint",
+            # Numbering the events already written is the one update the append-only log allows.
+            "ALTER TABLE audit_events DISABLE TRIGGER audit_append_only",
+            """UPDATE audit_events a SET tenant_seq = n.rn FROM (
+                 SELECT seq, row_number() OVER (PARTITION BY tenant_id ORDER BY seq) AS rn FROM audit_events
+               ) n WHERE a.seq = n.seq AND a.tenant_seq IS NULL""",
+            "ALTER TABLE audit_events ENABLE TRIGGER audit_append_only",
+            "CREATE INDEX IF NOT EXISTS audit_tenant_seq ON audit_events (tenant_id, tenant_seq)",
+            APPEND_FUNCTION,
+        ],
+    ),
+    (
+        7,
+        "cache entries keep the analysis of their request",
+        ["ALTER TABLE cache_entries ADD COLUMN IF NOT EXISTS analysis jsonb"],
+    ),
+    (
+        8,
+        "cache entries name their requested model; collection generations are per tenant",
+        [
+            "ALTER TABLE cache_entries ADD COLUMN IF NOT EXISTS model text",
+            "DROP INDEX IF EXISTS cache_entries_tenant",
+            "CREATE INDEX IF NOT EXISTS cache_entries_tenant ON cache_entries (tenant_id, model)",
+            # Keys made before name no per-tenant generation (KEY_VERSION 2 voids them); the old
+            # counters by bare name are read by nobody.
+            "DELETE FROM cache_generations WHERE collection NOT LIKE '%/%'",
+        ],
+    ),
+    (
+        60,
+        "retrieval audit events index the documents and chunks they saw",
+        INDEX_TRIGGER,
     ),
 ]
 

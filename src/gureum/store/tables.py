@@ -64,6 +64,10 @@ ledger = Table(
     Column("user_id", Text),
     Column("key_id", Text),
     Column("endpoint", Text, nullable=False),
+    # Which workload made the call (api, agent, job, knowledge, …) and, for a sub-call, the
+    # request it was made for.
+    Column("origin", Text, nullable=False, server_default="api"),
+    Column("parent_id", Text),
     Column("model", Text),
     Column("deployment", Text),
     Column("provider", Text),
@@ -80,6 +84,7 @@ ledger = Table(
     Column("cache", Text),
     Column("route", JSONB),
     Index("ledger_tenant_ts", "tenant_id", "ts"),
+    Index("ledger_parent", "parent_id", postgresql_where="parent_id IS NOT NULL"),
 )
 
 audit_events = Table(
@@ -100,7 +105,11 @@ audit_events = Table(
     Column("detail", JSONB, nullable=False, server_default="{}"),
     Column("prev_hash", Text, nullable=False),
     Column("hash", Text, nullable=False),
+    # The event's number within its tenant: what a tenant's auditor sees and pages by, so the
+    # global sequence (and with it other tenants' activity) stays the platform's.
+    Column("tenant_seq", BigInteger),
     Index("audit_tenant_ts", "tenant_id", "ts"),
+    Index("audit_tenant_seq", "tenant_id", "tenant_seq"),
     Index("audit_action", "action"),
 )
 

@@ -1,21 +1,29 @@
 """Account: price the call from its usage and queue the ledger row — for every request that got
-past identification, answered or not."""
+past identification, answered or not, sub-calls included (each its own row, naming its parent)."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gureum.errors import GureumError
 from gureum.flow.pipeline import finally_stream
 from gureum.flow.types import Context, Next, Reply
 from gureum.governance.recorder import Recorder
-from gureum.metrics import COST, LATENCY, REQUESTS, TOKENS
-from gureum.providers.base import Usage
-
-if TYPE_CHECKING:
-    from gureum.routing.catalog import Deployment
+from gureum.metrics import (
+    CACHE_HITS,
+    COST,
+    COST_SAVED,
+    GENAI_DURATION,
+    GENAI_OPERATION,
+    GENAI_TOKENS,
+    LATENCY,
+    REFUSAL_CODES,
+    REFUSALS,
+    REQUESTS,
+    TOKENS,
+)
 
 
 def ledger_row(ctx: Context) -> dict[str, Any]:
@@ -28,8 +36,10 @@ def ledger_row(ctx: Context) -> dict[str, Any]:
         "tenant_id": p.tenant_id if p else "",
         "user_id": p.user_id if p else None,
         "key_id": p.key_id if p else None,
-        "endpoint": ctx.endpoint.value,
-        "model": ctx.model,
+        "endpoint": ctx.op.name,
+        "origin": ctx.origin,
+        "parent_id": ctx.parent.request_id if ctx.parent is not None else None,
+        "model": ctx.model_label,
         "deployment": dep.id if dep else None,
         "provider": dep.settings.provider if dep else None,
         "region": dep.region if dep else None,
@@ -47,24 +57,6 @@ def ledger_row(ctx: Context) -> dict[str, Any]:
     }
 
 
-def sub_call_row(
-    ctx: Context, purpose: str, model: str, dep: Deployment, usage: Usage, latency_ms: float, route: dict[str, Any]
-) -> dict[str, Any]:
-    """The ledger row of a model call a stage makes for the request besides its answer (a context
-    summary, a rerank): a row of its own, under the request id with `:<purpose>` appended, so usage
-    and cost reports count it while the request's row stays the answer's."""
-    p = ctx.principal
-    return {
-        "ts": datetime.now(UTC), "request_id": f"{ctx.request_id}:{purpose}",
-        "tenant_id": p.tenant_id if p else "", "user_id": p.user_id if p else None,
-        "key_id": p.key_id if p else None, "endpoint": ctx.endpoint.value, "model": model,
-        "deployment": dep.id, "provider": dep.settings.provider, "region": dep.region,
-        "input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
-        "cached_tokens": usage.cached_tokens, "tokens_saved": 0, "cost": dep.cost(usage), "cost_saved": 0.0,
-        "latency_ms": round(latency_ms, 3), "status": 200, "error_code": None, "cache": None, "route": route,
-    }
-
-
 class Account:
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
@@ -77,13 +69,7 @@ class Account:
             ctx.cost = ctx.deployment.cost(ctx.usage)
         row = ledger_row(ctx)
         self.recorder.submit(ledger=row)
-        REQUESTS.labels(row["endpoint"], ctx.model, str(ctx.status)).inc()
-        LATENCY.labels(row["endpoint"]).observe(row["latency_ms"] / 1000.0)
-        if ctx.deployment is not None:
-            TOKENS.labels(ctx.model, row["deployment"], "input").inc(row["input_tokens"])
-            TOKENS.labels(ctx.model, row["deployment"], "output").inc(row["output_tokens"])
-        if ctx.cost:
-            COST.labels(row["tenant_id"], ctx.model).inc(ctx.cost)
+        _count(ctx, row)
 
     async def __call__(self, ctx: Context, next: Next) -> Reply:
         try:
@@ -96,6 +82,33 @@ class Account:
             return reply
         reply.stream = finally_stream(reply.stream, None, lambda err: self._settle(ctx, err))
         return reply
+
+
+def _count(ctx: Context, row: dict[str, Any]) -> None:
+    model = row["model"] if ctx.model_known else "unknown"  # metric labels stay bounded
+    endpoint, status = row["endpoint"], str(ctx.status)
+    seconds = row["latency_ms"] / 1000.0
+    REQUESTS.labels(endpoint, model, row["deployment"] or "", status).inc()
+    LATENCY.labels(endpoint, model, status).observe(seconds)
+    if ctx.cache:
+        CACHE_HITS.labels(ctx.cache, endpoint).inc()
+    if ctx.error_code in REFUSAL_CODES:
+        REFUSALS.labels(ctx.error_code).inc()
+    dep = ctx.deployment
+    if dep is not None:
+        TOKENS.labels(model, row["deployment"], "input").inc(row["input_tokens"])
+        TOKENS.labels(model, row["deployment"], "output").inc(row["output_tokens"])
+        if ctx.cache is None and ctx.op.call is not None:
+            op = GENAI_OPERATION[ctx.op.call]
+            provider = dep.settings.provider
+            GENAI_DURATION.labels(op, model, provider, ctx.error_code or "").observe(seconds)
+            GENAI_TOKENS.labels(op, model, provider, "input").observe(row["input_tokens"])
+            if ctx.op.call == "chat":
+                GENAI_TOKENS.labels(op, model, provider, "output").observe(row["output_tokens"])
+    if ctx.cost:
+        COST.labels(row["tenant_id"], model).inc(ctx.cost)
+    if ctx.cost_saved:
+        COST_SAVED.labels(model).inc(ctx.cost_saved)
 
 
 def _is_cancel(error: BaseException) -> bool:

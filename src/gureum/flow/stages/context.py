@@ -3,10 +3,11 @@ candidates' context windows and the cheapest allowed deployment to summarise wit
 
 With a `economy.context_budget` rule for the requested model or the tenant, a conversation longer
 than the budget keeps its system prompt and recent turns; older turns become one summary
-message — written by the cheapest chat deployment among the request's allowed candidates (so
-residency rules hold for the summary too), or, if none answers in time, the extractive
+message — written through the gateway as a sub-call of the request (`summary`: the same model,
+so the same allow-list and residency rules, routed to its cheapest permitted deployment, with
+its own ledger row, budget charge and audit event), or, if none answers in time, the extractive
 fallback (the first sentence of each older message). The tokens removed are recorded in
-`ctx.tokens_saved`; the summary call gets its own ledger row.
+`ctx.tokens_saved`.
 
 Around the call it also measures what `auto` routing needs: the latency of the deployment that
 answered (whole response, or first chunk of a stream) and, for `auto` requests, what the
@@ -19,19 +20,15 @@ import asyncio
 import hashlib
 import logging
 import time
-from typing import Any
 
 from gureum.cache.lru import TtlLru
 from gureum.economy.context import compact, split_turns, transcript
 from gureum.economy.settings import ContextBudget, EconomySettings
+from gureum.flow.gateway import Gateway, Request
+from gureum.flow.operations import SUMMARY
 from gureum.flow.pipeline import finally_stream
-from gureum.flow.stages.account import sub_call_row
-from gureum.flow.types import Context, Endpoint, Next, Reply
-from gureum.governance.recorder import Recorder
-from gureum.providers.base import Usage
+from gureum.flow.types import Context, Next, Reply
 from gureum.routing.auto import LatencyTracker, strongest
-from gureum.routing.catalog import Deployment, Plan
-from gureum.routing.router import Router
 from gureum.tokens import estimate_tokens
 
 log = logging.getLogger("gureum.context")
@@ -41,25 +38,18 @@ SUMMARY_PROMPT = (
     "decisions, constraints and open questions; drop pleasantries. Write in the language of the conversation "
     "(Korean stays Korean). Keep placeholders such as <PERSON_1> exactly as written. Answer with the summary only."
 )
-SUMMARY_MODEL = "context-summary"
+SUMMARY_ROOM = 64  # tokens kept free beside the summary prompt and the summary
 
 
 class FitContext:
-    def __init__(
-        self,
-        settings: EconomySettings,
-        router: Router,
-        latency: LatencyTracker,
-        recorder: Recorder | None = None,
-    ) -> None:
+    def __init__(self, settings: EconomySettings, gateway: Gateway, latency: LatencyTracker) -> None:
         self.settings = settings
-        self.router = router
+        self.gateway = gateway
         self.latency = latency
-        self.recorder = recorder
         self._summaries: TtlLru[str] = TtlLru(1024)
 
     async def __call__(self, ctx: Context, next: Next) -> Reply:
-        if ctx.endpoint in (Endpoint.CHAT, Endpoint.ANSWER) and ctx.principal is not None:
+        if ctx.op.fit_context and ctx.principal is not None:
             await self._fit(ctx)
         started = time.perf_counter()
         reply = await next(ctx)
@@ -127,22 +117,18 @@ class FitContext:
             **({"notes": result.notes} if result.notes else {}),
         }
 
-    def _summariser(self, ctx: Context) -> Deployment | None:
-        chat = [d for d in ctx.candidates if d.settings.kind == "chat" and d.breaker.available()]
-        if not chat:
-            return None
-        return min(chat, key=lambda d: (d.settings.price.input + d.settings.price.output, -d.tier))
-
     async def _summarise(self, ctx: Context, text: str, rule: ContextBudget) -> tuple[str | None, str | None]:
         """A model summary of the older turns, or (None, reason) so the caller falls back."""
+        assert ctx.principal is not None
         key = hashlib.sha256(f"{rule.summary_max_tokens}\n{text}".encode()).hexdigest()
         cached = self._summaries.get(key)
         if cached is not None:
             return cached, "reused"
-        dep = self._summariser(ctx)
-        if dep is None:
+        chat = [d for d in ctx.candidates if d.breaker.available()]
+        if not chat:
             return None, None
-        room = dep.settings.context_window - rule.summary_max_tokens - estimate_tokens(SUMMARY_PROMPT) - 64
+        window = min(d.settings.context_window for d in chat)
+        room = window - rule.summary_max_tokens - estimate_tokens(SUMMARY_PROMPT) - SUMMARY_ROOM
         if estimate_tokens(text) > room:  # keep the most recent part of the transcript
             text = text[-max(256, room):]
         body = {
@@ -150,29 +136,17 @@ class FitContext:
             "max_tokens": rule.summary_max_tokens,
             "temperature": 0,
         }
-        scratch: dict[str, Any] = {}
-        started = time.perf_counter()
         try:
             async with asyncio.timeout(rule.summary_timeout):
-                used, result = await self.router.call(
-                    Plan(SUMMARY_MODEL, [[dep]]), scratch, lambda d: d.provider.chat(body, d.model)
-                )
+                reply = await self.gateway.complete(ctx.principal, Request(SUMMARY, body, ctx.model), parent=ctx)
         except Exception as exc:  # noqa: BLE001 — any failure means the extractive fallback
-            log.warning("context summary failed on %s: %r; using the extractive summary", dep.id, exc)
-            return None, f"{dep.id} failed; extractive fallback"
-        choice = (result.body.get("choices") or [{}])[0]
+            log.warning("context summary for %s failed: %r; using the extractive summary", ctx.request_id, exc)
+            return None, "summary failed; extractive fallback"
+        used = reply.headers.get("x-gureum-deployment")
+        ctx.audit_detail["context_summary"] = {"request_id": reply.headers.get("x-request-id"), "deployment": used}
+        choice = ((reply.body or {}).get("choices") or [{}])[0]
         summary = ((choice.get("message") or {}).get("content") or "").strip()
-        self._ledger(ctx, used, result.usage, (time.perf_counter() - started) * 1000.0)
-        audit_detail = getattr(ctx, "audit_detail", None)
-        if isinstance(audit_detail, dict):
-            audit_detail["context_summary"] = {"deployment": used.id, "region": used.region}
         if not summary or choice.get("finish_reason") not in (None, "stop", "length"):
-            return None, f"{used.id} gave no summary; extractive fallback"
+            return None, f"{used} gave no summary; extractive fallback"
         self._summaries.put(key, summary, 3600)
-        return summary, used.id
-
-    def _ledger(self, ctx: Context, dep: Deployment, usage: Usage, latency_ms: float) -> None:
-        if self.recorder is None:
-            return
-        route = {"purpose": "context summary", "for": ctx.request_id}
-        self.recorder.submit(ledger=sub_call_row(ctx, "summary", SUMMARY_MODEL, dep, usage, latency_ms, route))
+        return summary, used

@@ -4,7 +4,9 @@ the reply, at the end of a stream, or on an error (which releases the hold)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,33 +14,25 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gureum.errors import BudgetExceeded, RateLimited, ServiceUnavailable
+from gureum.flow import policy as flow_policy
 from gureum.flow.pipeline import finally_stream
-from gureum.flow.types import Context, Endpoint, Next, Reply
+from gureum.flow.text_slots import input_tokens as estimate_input
+from gureum.flow.types import Context, Next, Reply
 from gureum.governance import budgets as budgets_
 from gureum.governance import limits as limits_
-from gureum.governance.counters import UNITS, Counters, CounterUnavailable, Verdict
+from gureum.governance.counters import Counters, CounterUnavailable, Verdict
 from gureum.governance.policy import Policy
 from gureum.governance.settings import GovernanceSettings
 from gureum.providers.base import Usage
-from gureum.tokens import estimate_messages, estimate_tokens
+from gureum.tokens import estimate_tokens
 
 log = logging.getLogger("gureum.limits")
 
 WARNING_HEADER = "x-gureum-budget-warning"
 
 
-def _input_tokens(ctx: Context) -> int:
-    body = ctx.body
-    if ctx.endpoint is Endpoint.EMBEDDINGS:
-        raw = body.get("input")
-        items = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
-        return sum(estimate_tokens(t) for t in items if isinstance(t, str))
-    messages = body.get("messages")
-    return estimate_messages(messages if isinstance(messages, list) else [], body.get("tools"))
-
-
 def _max_output(ctx: Context) -> int | None:
-    if ctx.endpoint is Endpoint.EMBEDDINGS:
+    if ctx.op.call != "chat":
         return 0
     for name in ("max_completion_tokens", "max_tokens"):
         value = ctx.body.get(name)
@@ -81,15 +75,20 @@ class Limits:
     async def __call__(self, ctx: Context, next: Next) -> Reply:
         p = ctx.principal
         assert p is not None, "identify runs before limits"
-        rules = self.policy.rules(ctx)
+        rules = flow_policy.rules(ctx, self.policy)
         if not (rules.budgets or rules.rpm or rules.tpm or rules.key_rpm or rules.key_tpm):
             return await next(ctx)
-        input_tokens = _input_tokens(ctx)
+        input_tokens = estimate_input(ctx.op.text, ctx.body)
         max_out = _max_output(ctx)
         rates = limits_.applicable(rules, p, input_tokens + (max_out or 0), self.settings.redis_prefix)
+        if ctx.parent is not None:
+            # A sub-call is not another request of the caller's (their request rate counted its
+            # parent); its tokens and cost count like any call's.
+            rates = [r for r in rates if r.unit != "requests"]
         applied: list[budgets_.Applied] = []
         if rules.budgets:
-            worst = max((d.worst_case_cost(input_tokens, max_out) for d in self.policy.candidates(ctx)), default=0.0)
+            permitted = flow_policy.permitted(ctx, self.policy).deployments()
+            worst = max((d.worst_case_cost(input_tokens, max_out) for d in permitted), default=0.0)
             applied = budgets_.applicable(
                 rules.budgets, p, worst, self.settings.redis_prefix, self.tz, datetime.now(UTC)
             )
@@ -128,8 +127,30 @@ class Limits:
             await settle(None)
             return reply
         meter = _Meter()
-        reply.stream = finally_stream(reply.stream, meter, lambda err: settle(err, meter))
+        stream = self._held(ctx, reply.stream, applied) if applied else reply.stream
+        reply.stream = finally_stream(stream, meter, lambda err: settle(err, meter))
         return reply
+
+    async def _held(self, ctx: Context, stream: AsyncIterator[dict[str, Any]],
+                    applied: list[budgets_.Applied]) -> AsyncIterator[dict[str, Any]]:
+        """Relay a stream while its budget holds are renewed every third of their life, so a
+        stream of any length (or read by a slow client) keeps its reservation to the end."""
+        specs = [a.spec for a in applied]
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.hold_ms / 3000)
+                try:
+                    await self.counters.renew(ctx.request_id, specs, self.hold_ms)
+                except CounterUnavailable as exc:
+                    log.error("could not renew the budget hold of %s (%s)", ctx.request_id, exc)
+
+        task = asyncio.create_task(renew(), name=f"gureum-hold-{ctx.request_id}")
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            task.cancel()
 
     # --- reserve ---------------------------------------------------------------------------
     async def _reserve(
@@ -212,7 +233,9 @@ class Limits:
             # No usage reported (a stream cut short): charge the estimate.
             usage = Usage(input_tokens, estimate_tokens("".join(meter.chars)) if meter else 0)
         cost = ctx.cost if ctx.cache is not None else ctx.deployment.cost(usage) if ctx.deployment is not None else 0.0
-        actual = round(cost * UNITS)
+        # Rounded up: rounding each call to the nearest micro-unit let many small calls together
+        # spend past a hard budget that the counter said they kept to.
+        actual = budgets_.to_units(cost)
         try:
             await self.counters.settle(
                 ctx.request_id,

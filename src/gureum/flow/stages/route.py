@@ -1,30 +1,28 @@
-"""Route: resolve the requested model into an ordered plan of allowed deployments."""
+"""Route: the plan of deployments the call may use (allow-list and residency, `flow.policy`),
+ordered for it: cost-aware for `auto`-style virtual models, or just the cheapest deployment for the
+platform's own sub-calls that ask for it (a context summary)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
-from gureum.flow.types import Context, Endpoint, Next, Reply
-from gureum.routing.catalog import Catalog, Plan
-
-# A plan filter narrows candidates (residency, allow-lists, cost ranking) and explains itself
-# in ctx.route; it raises a GureumError when nothing is left that it may allow.
-PlanFilter = Callable[[Context, Plan], Plan]
-
-_KIND = {Endpoint.CHAT: "chat", Endpoint.EMBEDDINGS: "embedding", Endpoint.ANSWER: "chat"}
+from gureum.flow import policy as flow_policy
+from gureum.flow.types import Context, Next, Reply
+from gureum.governance.policy import Policy
+from gureum.routing.auto import AutoRoute, cheapest
 
 
 class Route:
-    def __init__(self, catalog: Catalog, filters: Sequence[PlanFilter] = ()) -> None:
-        self.catalog = catalog
-        self.filters = list(filters)
+    def __init__(self, policy: Policy, auto: AutoRoute) -> None:
+        self.policy = policy
+        self.auto = auto
 
     async def __call__(self, ctx: Context, next: Next) -> Reply:
-        plan = self.catalog.plan(ctx.model, _KIND.get(ctx.endpoint, "chat"))
         ctx.route["requested"] = ctx.model
-        for keep in self.filters:
-            plan = keep(ctx, plan)
+        plan = flow_policy.permitted(ctx, self.policy)
+        if ctx.op.cheapest:
+            plan = cheapest(plan, ctx.route)
+        else:
+            plan = self.auto.order(plan, ctx.body, ctx.stream, ctx.budget_pressure, ctx.route)
+        ctx.plan = plan
         ctx.candidates = list(plan.deployments())
         ctx.route["candidates"] = [d.id for d in ctx.candidates]
-        ctx.extras["plan"] = plan
         return await next(ctx)

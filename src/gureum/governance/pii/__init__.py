@@ -8,7 +8,16 @@ redact, block or allow them per type.
 
 from gureum.governance.pii.engine import Analyzer, detect, resolve_overlaps, warm_up
 from gureum.governance.pii.entity import Entity
-from gureum.governance.pii.masking import Action, MaskResult, StreamUnmasker, Vault, apply, unmask
+from gureum.governance.pii.masking import (
+    Action,
+    MaskResult,
+    StreamUnmasker,
+    Vault,
+    apply,
+    apply_all,
+    redact_found,
+    unmask,
+)
 from gureum.governance.pii.recognizers import REGISTRY, Document, Recognizer, Registry, add_cues, register
 
 # The entity types the built-in recognizers report (the names are a contract).
@@ -40,7 +49,9 @@ __all__ = [
     "Vault",
     "add_cues",
     "apply",
+    "apply_all",
     "detect",
+    "redact_found",
     "register",
     "resolve_overlaps",
     "unmask",

@@ -85,7 +85,7 @@ def apply(
     action is `block`; nothing is masked in that case.
     """
     vault = vault if vault is not None else Vault()
-    ordered = sorted(entities, key=lambda e: (e.start, -e.end))
+    ordered = sorted(_every_occurrence(text, list(entities)), key=lambda e: (e.start, -e.end))
     blocked = sorted({e.type for e in ordered if actions.get(e.type, default) is Action.BLOCK})
     if blocked:
         raise PolicyBlocked(
@@ -107,6 +107,50 @@ def apply(
         cursor = e.end
     parts.append(text[cursor:])
     return MaskResult("".join(parts), vault, frozenset(e.type for e in ordered))
+
+
+MIN_REPEAT = 6  # a found value this long is masked wherever else it occurs in the text
+
+
+def _every_occurrence(text: str, entities: list[Entity], known: Mapping[str, Entity] | None = None) -> list[Entity]:
+    """`entities` plus every other place their values — and the `known` values found in the
+    request's other texts — occur: a value the detector found once is PII wherever it stands,
+    even where the surrounding characters kept the detector from seeing it (glued to a letter,
+    to another value)."""
+    taken = [(e.start, e.end) for e in entities]
+    extra: list[Entity] = []
+    values = {text[e.start:e.end]: e for e in entities} | dict(known or {})
+    for value, e in values.items():
+        if len(value) < MIN_REPEAT:
+            continue
+        at = text.find(value)
+        while at >= 0:
+            end = at + len(value)
+            if not any(a < end and at < b for a, b in taken):
+                extra.append(Entity(at, end, e.type, e.score))
+                taken.append((at, end))
+            at = text.find(value, at + 1)
+    return entities + extra if extra else entities
+
+
+def apply_all(texts: list[str], found: list[list[Entity]], actions: Mapping[str, str]) -> tuple[list[str], Vault]:
+    """Apply `actions` to every text with ONE vault, so a placeholder names one value across the
+    whole request (entities are detected per text: never across message boundaries)."""
+    vault = Vault()
+    acts = {t: Action(a) for t, a in actions.items()}
+    known = {text[e.start:e.end]: e for text, ents in zip(texts, found, strict=True) for e in ents if e.type in acts}
+    out = []
+    for text, ents in zip(texts, found, strict=True):
+        mine = _every_occurrence(text, [e for e in ents if e.type in acts], known)
+        out.append(apply(text, mine, acts, vault=vault).text if mine else text)
+    return out, vault
+
+
+def redact_found(text: str, entities: Iterable[Entity]) -> str:
+    """`text` with every one of `entities` replaced by `[TYPE]` for good (what leaves for a model
+    that may not see any of it, such as a collection's PII for an external reranker)."""
+    ents = list(entities)
+    return apply(text, ents, {e.type: Action.REDACT for e in ents}).text if ents else text
 
 
 def unmask(text: str, vault: Vault) -> str:

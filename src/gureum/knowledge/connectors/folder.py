@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from gureum.errors import InvalidRequest
-from gureum.knowledge.connectors import register
 from gureum.knowledge.connectors._acl import SIDECAR_SUFFIXES, front_matter, read_sidecar
+from gureum.knowledge.connectors.registry import register
 from gureum.knowledge.documents import Acl, IngestError, SourceDocument
 from gureum.knowledge.parsers import media_type_for
 

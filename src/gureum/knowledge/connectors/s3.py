@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gureum.errors import InvalidRequest
-from gureum.knowledge.connectors import register
 from gureum.knowledge.connectors._acl import SIDECAR_SUFFIXES, names, read_sidecar
+from gureum.knowledge.connectors.registry import register
 from gureum.knowledge.documents import Acl, IngestError, SourceDocument
 
 __all__ = ["S3Connector"]

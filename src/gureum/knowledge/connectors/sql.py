@@ -19,8 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from gureum.errors import InvalidRequest
-from gureum.knowledge.connectors import register
 from gureum.knowledge.connectors._acl import names
+from gureum.knowledge.connectors.registry import register
 from gureum.knowledge.documents import Acl, IngestError, SourceDocument
 
 __all__ = ["SqlConnector"]

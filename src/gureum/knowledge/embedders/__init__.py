@@ -1,10 +1,7 @@
-"""Embedders: one small interface for every way of turning text into vectors.
+"""Embedders: the one small interface through which the knowledge layer turns text into vectors.
+The platform implements it on the governed flow (`gureum.flow.embedder`), so ingestion and
+retrieval embeddings are accounted, audited and held to residency like every model call."""
 
-`resolve(settings, name, providers)` maps a collection's `embedder` (a catalog model name of kind
-`embedding`) to an implementation: the in-process e5 for the embedded local model, or the
-provider adapter (OpenAI-compatible `/v1/embeddings`, Bedrock, Gemini, …) for anything else.
-"""
+from gureum.knowledge.embedders.base import Embedder, embedding_deployment, normalise
 
-from gureum.knowledge.embedders.base import Embedder, resolve
-
-__all__ = ["Embedder", "resolve"]
+__all__ = ["Embedder", "embedding_deployment", "normalise"]

@@ -1,4 +1,4 @@
-"""The embedder contract and its resolution from the model catalog."""
+"""The embedder contract, and the catalog's embedding deployments a collection may name."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import numpy as np
 from gureum.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from gureum.config import Settings
-    from gureum.providers.base import Provider
+    from gureum.config import DeploymentSettings, Settings
 
 
 @runtime_checkable
@@ -18,9 +17,13 @@ class Embedder(Protocol):
     """Turns text into L2-normalised float32 vectors.
 
     `embed_passages` encodes what is indexed, `embed_queries` what is searched for (asymmetric
-    models such as e5 encode the two differently). `token_count` uses the model's own tokenizer
-    where it has one (chunking sizes chunks with it); `max_tokens` is what the model reads of
-    one input — longer inputs are truncated by the model, so chunks are sized below it.
+    models such as e5 encode the two differently); `data_tags` are the residency tags of the
+    passages' documents, which decide where they may be sent. `token_count` uses the model's own
+    tokenizer where it has one (chunking sizes chunks with it); `max_tokens` is what the model
+    reads of one input — longer inputs are truncated by the model, so chunks are sized below it.
+
+    The platform's implementation sends every call through the governed flow
+    (`gureum.flow.embedder`); the knowledge layer never calls a model itself.
     """
 
     name: str
@@ -31,7 +34,7 @@ class Embedder(Protocol):
 
     async def embed_queries(self, texts: list[str]) -> np.ndarray: ...
 
-    async def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+    async def embed_passages(self, texts: list[str], *, data_tags: frozenset[str] = frozenset()) -> np.ndarray: ...
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -40,37 +43,15 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return arr / np.maximum(norms, 1e-12)
 
 
-_LOCAL: dict[str, Embedder] = {}
-
-
-def resolve(settings: Settings, name: str, providers: dict[str, Provider] | None = None) -> Embedder:
-    """The embedder for catalog model `name` (kind `embedding`)."""
-    deps = [d for d in settings.deployments if d.kind == "embedding" and (d.name == name or d.deployment_id == name)]
+def embedding_deployment(settings: Settings, name: str) -> DeploymentSettings:
+    """The first embedding deployment of catalog model `name` (a name or a deployment id), with
+    its dimensions: what a collection that names it is sized by."""
+    deps = [d for d in settings.deployments if d.kind == "embedding" and name in (d.name, d.deployment_id)]
     if not deps:
         known = ", ".join(sorted({d.name for d in settings.deployments if d.kind == "embedding"})) or "none"
         raise InvalidRequest(f"'{name}' is not an embedding model in the catalog (embedding models: {known})",
                              param="embedder")
-    dep = deps[0]
-    ps = settings.providers[dep.provider]
-    if ps.kind == "local":
-        from gureum.knowledge.embedders.e5 import LocalE5
-
-        key = f"{dep.model}:{ps.options.get('threads', 2)}"
-        if key not in _LOCAL:
-            _LOCAL[key] = LocalE5(name=name, threads=int(ps.options.get("threads", 2)))
-        return _LOCAL[key]
-    from gureum.knowledge.embedders.remote import ProviderEmbedder
-
-    if providers is None or dep.provider not in providers:
-        import httpx
-
-        from gureum.providers import registry
-
-        provider = registry.create(dep.provider, ps, httpx.AsyncClient(timeout=ps.timeout))
-    else:
-        provider = providers[dep.provider]
-    if not dep.dimensions:
-        raise InvalidRequest(f"embedding deployment '{dep.deployment_id}' needs `dimensions` in the catalog",
+    if not deps[0].dimensions:
+        raise InvalidRequest(f"embedding deployment '{deps[0].deployment_id}' needs `dimensions` in the catalog",
                              param="embedder")
-    return ProviderEmbedder(name=name, provider=provider, model=dep.model, dimensions=dep.dimensions,
-                            max_tokens=dep.context_window)
+    return deps[0]

@@ -8,8 +8,8 @@ import csv
 import io
 
 from gureum.knowledge.documents import Block, BlockKind, ParsedDocument, SourceDocument
-from gureum.knowledge.parsers import register
 from gureum.knowledge.parsers.layout import table_text
+from gureum.knowledge.parsers.registry import register
 from gureum.knowledge.parsers.text import decode_text
 
 __all__: list[str] = []

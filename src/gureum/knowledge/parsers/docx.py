@@ -14,8 +14,8 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 
 from gureum.knowledge.documents import Block, BlockKind, IngestError, ParsedDocument, SourceDocument
-from gureum.knowledge.parsers import register
 from gureum.knowledge.parsers.layout import list_text, table_text
+from gureum.knowledge.parsers.registry import register
 
 __all__: list[str] = []
 

@@ -11,8 +11,8 @@ from bs4 import BeautifulSoup
 from bs4.element import Comment, Declaration, Doctype, NavigableString, PageElement, ProcessingInstruction, Tag
 
 from gureum.knowledge.documents import Block, BlockKind, ParsedDocument, SourceDocument
-from gureum.knowledge.parsers import register
 from gureum.knowledge.parsers.layout import list_text, table_text
+from gureum.knowledge.parsers.registry import register
 from gureum.knowledge.parsers.text import decode_text
 
 __all__: list[str] = []

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from gureum.knowledge.documents import Block, BlockKind, IngestError, ParsedDocument, SourceDocument
-from gureum.knowledge.parsers import register
+from gureum.knowledge.parsers.registry import register
 from gureum.knowledge.parsers.text import decode_text
 
 __all__ = ["flatten"]

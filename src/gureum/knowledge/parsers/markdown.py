@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 from gureum.knowledge.documents import Block, BlockKind, ParsedDocument, SourceDocument
-from gureum.knowledge.parsers import register
 from gureum.knowledge.parsers.layout import list_text, table_text
+from gureum.knowledge.parsers.registry import register
 from gureum.knowledge.parsers.text import decode_text
 
 __all__ = ["MARKDOWN_SUFFIXES", "split_front_matter"]

@@ -10,7 +10,7 @@ from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
 from gureum.knowledge.documents import Block, IngestError, ParsedDocument, SourceDocument
-from gureum.knowledge.parsers import register
+from gureum.knowledge.parsers.registry import register
 from gureum.knowledge.parsers.text import text_blocks
 
 __all__: list[str] = []

@@ -9,7 +9,7 @@ import codecs
 import re
 
 from gureum.knowledge.documents import Block, BlockKind, IngestError, ParsedDocument, SourceDocument
-from gureum.knowledge.parsers import register
+from gureum.knowledge.parsers.registry import register
 
 __all__ = ["decode_text", "text_blocks"]
 

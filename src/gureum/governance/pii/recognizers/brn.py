@@ -19,6 +19,7 @@ add_cues(TYPE, (
     "사업자", "사업자등록번호", "사업자번호", "사업자등록", "등록번호", "세금계산서", "brn",
     "business registration", "business registration number", "business registration no",
     "business number", "business no", "business id", "tax id", "tax registration", "vat",
+    "biz reg no", "biz reg number", "business reg no", "biz no", "biz number",
 ))
 
 _BRN = re.compile(lead(r"\d") + r"(?:\d{2}-\d{2}-\d{5}|(?P<bare>\d{9}))" + NUM_END)

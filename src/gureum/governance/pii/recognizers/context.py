@@ -1,4 +1,5 @@
-"""What surrounds a candidate: cue words, table headers and number boundaries.
+"""What surrounds a candidate: cue words, field names (table headers, JSON keys, SQL columns)
+and number boundaries.
 
 A digit string means little alone; "계좌 110-215-267674" and "운송장 6617-6031-3721" differ only
 in the word before them. Recognizers register the cue words of their category here, and ask
@@ -42,6 +43,7 @@ _NOT_PII_WORDS = (
 # Any identifier with nine or more digits (phones, RRNs, cards, accounts, BRNs, licences) lies
 # inside one of these runs. Prose has few of them, so numeric recognizers search only there.
 _DIGIT_RUN = re.compile(r"\d[\d\-. ()]{7,}\d")
+_LONG_DIGITS = re.compile(r"\d{5}")
 
 # Cue words by language: English ones are whole words or phrases ("account number"), Korean ones
 # may sit inside a longer Hangul run, glued to particles or compounds ("환불계좌로").
@@ -105,6 +107,42 @@ def _english_cue(tokens: list[str], i: int, last: bool) -> str | None:
 
 add_cues(NOT_PII, _NOT_PII_WORDS)
 
+# Structured records name their fields once: a JSON key right before its value, the column list
+# of an SQL INSERT. The owning field is the most precise context a value has.
+_JSON_KEY = re.compile(r'"((?:[^"\\\n]|\\.){1,64})"\s*:\s*"?$')
+_INSERT = re.compile(r"insert\s+into\s+[^\s(]+\s*\(([^()]{1,2000})\)\s*values\s*", re.IGNORECASE)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def field_words(name: str) -> str:
+    """`passportNo`, `passport_no`, `passport-no` and `"PASSPORT NO"` all read as `passport no`."""
+    return _CAMEL.sub(" ", name.strip().strip('"`[]')).replace("_", " ").replace("-", " ")
+
+
+def _sql_column(text: str, pos: int) -> str | None:
+    """The column of an INSERT's VALUES tuple that holds `pos` (several tuples allowed)."""
+    head = None
+    for m in _INSERT.finditer(text, max(0, pos - 5000), pos):
+        head = m
+    if head is None:
+        return None
+    columns = [c.strip() for c in head.group(1).split(",")]
+    depth, index, quote = 0, 0, ""
+    for ch in text[head.end():pos]:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth, index = depth + 1, 0 if depth == 0 else index
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 1:
+            index += 1
+        elif ch == ";" and depth == 0:
+            return None  # that statement ended before `pos`
+    return columns[index] if depth == 1 and index < len(columns) else None
+
 
 class Document:
     """The text under analysis plus the lookups recognizers share."""
@@ -116,6 +154,8 @@ class Document:
         self._windows: list[tuple[int, int]] | None = None
         self._header_cells: tuple[str, list[str]] | None = None
         self._header_known = False
+        self._header_line = 0  # offset of the header row's first character
+        self._has_insert: bool | None = None  # asked per value: scanning the text each time is quadratic
 
     def _digit_windows(self) -> list[tuple[int, int]]:
         if self._windows is not None:
@@ -139,13 +179,27 @@ class Document:
 
     def cue_before(self, start: int, window: int = 40) -> str | None:
         """The category of the nearest cue word before `start`. In a table row the cue is
-        searched in the current cell first and then in that column's header."""
+        searched in the current cell first and then in that column's header; a value of a JSON
+        object or an SQL INSERT is read by its own field name before the words around it, so the
+        key `orderNo` is not overruled by the `phone` key of the field before."""
         cell = self._table_cell(start)
-        lo = max(0, start - window) if cell is None else cell[0]
-        found = categorize(self.text[lo:start], last=True)
-        if found is None and cell is not None:
-            found = categorize(cell[1], last=True)
-        return found
+        if cell is not None:
+            return categorize(self.text[cell[0]:start], last=True) or categorize(field_words(cell[1]), last=True)
+        name = self.field_name(start)
+        if name is not None:
+            found = categorize(field_words(name), last=True)
+            if found is not None:
+                return found
+        return categorize(self.text[max(0, start - window):start], last=True)
+
+    def field_name(self, pos: int) -> str | None:
+        """The JSON key or SQL column that the value at `pos` belongs to, if any."""
+        key = _JSON_KEY.search(self.text, max(0, pos - 80), pos)
+        if key is not None:
+            return key.group(1)
+        if self._has_insert is None:
+            self._has_insert = "nsert" in self.text or "NSERT" in self.text
+        return _sql_column(self.text, pos) if self._has_insert else None
 
     def cue_after(self, end: int, window: int = 16) -> str | None:
         return categorize(self.text[end : end + window], last=False)
@@ -161,18 +215,18 @@ class Document:
         return self._header_cells
 
     def _find_header(self) -> tuple[str, list[str]] | None:
-        text = self.text
-        first_end = text.find("\n")
-        if first_end < 0:
-            return None
-        second_end = text.find("\n", first_end + 1)
-        first = text[:first_end]
-        second = text[first_end + 1 : second_end if second_end >= 0 else len(text)]
-        for sep in (",", "\t", "|"):
-            cells = first.split(sep)
-            # A header is a row of short labels with the same shape as the row below it.
-            if len(cells) > 1 and second.count(sep) == len(cells) - 1 and max(map(len, cells)) <= 32:
-                return sep, cells
+        """The header row: the first line, or one of the next few after a title or an export
+        note (a later header must hold no long digit run, so a data row is never taken for it)."""
+        lines = self.text.split("\n", 6)[:6]
+        for i, (first, second) in enumerate(zip(lines, lines[1:], strict=False)):
+            for sep in (",", "\t", "|"):
+                cells = first.split(sep)
+                # A header is a row of short labels with the same shape as the row below it.
+                if len(cells) > 1 and second.count(sep) == len(cells) - 1 and max(map(len, cells)) <= 32:
+                    if i and _LONG_DIGITS.search(first):
+                        continue
+                    self._header_line = sum(len(x) + 1 for x in lines[:i])
+                    return sep, cells
         return None
 
     def _table_cell(self, pos: int) -> tuple[int, str] | None:
@@ -182,7 +236,7 @@ class Document:
             return None
         sep, names = header
         line_start = self.text.rfind("\n", 0, pos) + 1
-        if line_start == 0:
+        if line_start <= self._header_line:
             return None
         line_end = self.text.find("\n", pos)
         line = self.text[line_start : line_end if line_end >= 0 else len(self.text)]

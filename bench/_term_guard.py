@@ -1,4 +1,5 @@
-"""The guard on top of embedding similarity: two requests may share an answer only if they talk
+"""The semantic cache's previous rule, kept as the baseline bench/cache_quality.py compares with
+(it served until the equivalence model replaced it). The guard on top of embedding similarity: two requests may share an answer only if they talk
 about the same things.
 
 Sentence embeddings place "환불 기간은?" and "교환 기간은?" (refund vs exchange period) or "limit
@@ -28,6 +29,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from gureum.cache.analysis import stem
 from gureum.korean import analyser
 
 _TOKENIZE_LOCK = threading.Lock()  # one analysis at a time (about 0.2 ms each)
@@ -132,23 +134,6 @@ def language(text: str) -> str:
     if not letters:
         return "none"
     return "ko" if len(_HANGUL.findall(text)) / letters >= 0.3 else "latin"
-
-
-def stem(word: str) -> str:
-    """A light English stemmer: enough to meet plural, -ing and -ed forms, never clever."""
-    w = word.removesuffix("'s")
-    if w.endswith("ly") and len(w) >= 7:
-        w = w[:-2]
-    for suffix, repl, min_len in (("ies", "y", 5), ("sses", "ss", 5), ("ches", "ch", 5), ("shes", "sh", 5),
-                                  ("xes", "x", 4), ("ing", "", 6), ("ed", "", 5), ("s", "", 4)):
-        if w.endswith(suffix) and len(w) >= min_len and not (suffix == "s" and w.endswith(("ss", "us", "is"))):
-            w = w[: len(w) - len(suffix)] + repl
-            if suffix in ("ing", "ed") and len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz":
-                w = w[:-1]  # shipping → shipp → ship
-            break
-    if w.endswith("e") and len(w) >= 5:
-        w = w[:-1]  # include / included → includ
-    return w
 
 
 def _english(text: str, terms: set[str], numbers: set[str], frames: set[str]) -> bool:

@@ -1,0 +1,1 @@
+"""OpenTelemetry traces of the flow (metrics are `gureum.metrics`, logs `gureum.logs`)."""
