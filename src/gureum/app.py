@@ -27,6 +27,7 @@ from gureum.errors import GureumError, StoreUnavailable, Unprocessable
 from gureum.governance.pii.leaks import scrub
 from gureum.jobs import api as jobs_api
 from gureum.jobs import batch_api
+from gureum.jobs.embedded import serve_jobs
 from gureum.jobs.repository import JobRepository
 from gureum.metrics import IN_FLIGHT, observe_deployments, observe_jobs
 from gureum.metrics import render as render_metrics
@@ -87,9 +88,11 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
             # Shown once: the store keeps only its hash.
             print(f"gureum: created admin API key (store it now, it is not shown again): "
                   f"{app.state.platform.generated_admin_key}", flush=True)
+        jobs = serve_jobs(app.state.platform)
         try:
             yield
         finally:
+            await jobs.stop()
             if owned:
                 await app.state.platform.stop()
 

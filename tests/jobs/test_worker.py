@@ -5,10 +5,8 @@ with output byte-identical to an uninterrupted run."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,10 +18,10 @@ from gureum.jobs.repository import JobRepository
 from gureum.jobs.settings import JobSettings
 from gureum.jobs.worker import Worker
 from gureum.store import Store
+from tests.jobs.processes import CLI, worker_env
 
 ALICE = Principal(tenant_id="t-work", key_id="key_a", role=Role.MEMBER, user_id="alice")
 FAST = JobSettings(lease_seconds=2, heartbeat_seconds=0.2, poll_seconds=0.1, backoff_seconds=0.1)
-CLI = [sys.executable, "-c", "from gureum.cli import main; main()"]
 
 
 async def _run_one(store: Store, data: Path, settings: JobSettings = FAST) -> None:
@@ -74,14 +72,6 @@ async def test_cancel_a_running_job(store: Store, repo: JobRepository, lines_fil
     assert done is not None and done.state == "cancelled" and done.result is None
 
 
-def _env(database_url: str, data: Path) -> dict[str, str]:
-    env = {**os.environ, "GUREUM_DATABASE_URL": database_url, "GUREUM_DATA_DIR": str(data),
-           "GUREUM_JOBS__LEASE_SECONDS": "2", "GUREUM_JOBS__HEARTBEAT_SECONDS": "0.3",
-           "GUREUM_JOBS__POLL_SECONDS": "0.2", "PYTHONPATH": os.pathsep.join(["src", ".", os.environ.get("PYTHONPATH", "")])}
-    env.pop("GUREUM_CONFIG", None)
-    return env
-
-
 def _state(database_url: str, job_id: str) -> tuple[str, int | None, int]:
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT state, checkpoint_seq, epoch FROM jobs WHERE id = %s", (job_id,)).fetchone()
@@ -98,7 +88,7 @@ async def test_sigkill_worker_then_another_finishes_identically(
     data = tmp_path / "shared"
     cmd = [*CLI, "worker", "--import", "tests.jobs.handlers", "--max-jobs", "1"]
     cwd = Path(__file__).resolve().parents[2]
-    first = subprocess.Popen(cmd, env=_env(database_url, data), cwd=cwd, stdout=subprocess.PIPE,
+    first = subprocess.Popen(cmd, env=worker_env(database_url, data), cwd=cwd, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while (_state(database_url, job.id)[1] or 0) < 3:
@@ -110,7 +100,7 @@ async def test_sigkill_worker_then_another_finishes_identically(
     state, seq, epoch = _state(database_url, job.id)
     assert state == "running" and epoch == 1 and seq is not None and seq < 8  # killed mid-run
     killed_at = time.monotonic()
-    second = subprocess.run(cmd, env=_env(database_url, data), cwd=cwd, capture_output=True, text=True, timeout=120)
+    second = subprocess.run(cmd, env=worker_env(database_url, data), cwd=cwd, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
     done = await repo.get(None, job.id)
     assert done is not None and done.state == "succeeded" and done.epoch == 2 and done.attempts == 2

@@ -9,6 +9,7 @@ a fake OpenAI-compatible upstream that records what it was sent.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,19 @@ def env(request: pytest.FixtureRequest, database_url: str, upstream: tuple[FakeO
         docs = [{"uri": u, "text": t, "title": u} for u, t in PUBLIC]
         r = api.call("POST", "/v1/collections/wiki/documents", keys["admin"], {"documents": docs})
         assert r.status_code == 200 and r.json()["added"] == 6, r.text  # type: ignore[attr-defined]
+        wait_indexed(api, keys["admin"], r.json())  # type: ignore[attr-defined]
         yield {"api": api, "keys": keys, "fake": fake, "base": base, "mode": mode, "database_url": database_url}
+
+
+def wait_indexed(api: Api, key: str, report: dict[str, Any]) -> None:
+    """An upload hands the own-index builds it calls for to a `set-indexes` job that the server runs;
+    wait for it (its admin can read it)."""
+    if report["index_job"] is None:
+        return
+    deadline = time.monotonic() + 60
+    while (job := api.call("GET", f"/v1/jobs/{report['index_job']}", key).json())["state"] != "succeeded":  # type: ignore[attr-defined]
+        assert job["state"] in ("queued", "running") and time.monotonic() < deadline, job
+        time.sleep(0.1)
 
 
 def _plan(env: dict[str, Any], principals: list[str]) -> Any:
@@ -107,6 +120,8 @@ def secret(env: dict[str, Any]) -> dict[str, Any]:
     r = env["api"].call("POST", "/v1/collections/wiki/documents", env["keys"]["admin"], {"documents": [
         {"uri": "hr/salary.txt", "text": SECRET, "title": "임원 연봉 협상", "acl": {"groups": ["hr"]}}]})
     assert r.status_code == 200 and r.json()["added"] == 1, r.text
+    assert (r.json()["index_job"] is not None) == (env["mode"] == "own_indexes")
+    wait_indexed(env["api"], env["keys"]["admin"], r.json())
     hana = _retrieve(env, "hana")
     doc_id = next(h["document_id"] for h in hana["data"] if h["uri"] == "hr/salary.txt")
     # The public set and the secret's set each have their own index in that mode, none in the others,

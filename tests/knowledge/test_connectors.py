@@ -47,6 +47,14 @@ class ConnectorContract:
         assert all(isinstance(d, SourceDocument) and isinstance(d.content, bytes) and d.content for d in docs)
         assert connector.errors == []
 
+    def test_documents_yield_only_the_uris_asked_for(self, connector: Connector) -> None:
+        """A worker's share of a source: the filter decides before content is read, and the
+        shares of a split cover the source exactly once."""
+        picked = sorted(self.expected_uris)[::2]
+        assert sorted(d.uri for d in connector.documents(lambda u: u in picked)) == picked
+        halves = [{d.uri for d in connector.documents(lambda u, k=k: hash(u) % 2 == k)} for k in (0, 1)]
+        assert halves[0].isdisjoint(halves[1]) and halves[0] | halves[1] == self.expected_uris
+
 
 # ---------------------------------------------------------------- folder
 

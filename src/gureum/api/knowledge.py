@@ -36,6 +36,7 @@ from gureum.knowledge import collections, index
 from gureum.knowledge.collections import MAX_RERANK_CANDIDATES, Collection, check_acl
 from gureum.knowledge.connectors._acl import front_matter, names
 from gureum.knowledge.documents import Acl, SourceDocument
+from gureum.jobs.set_indexes import hand_over
 from gureum.knowledge.ingest import Ingestor
 from gureum.knowledge.parsers import media_type_for
 from gureum.knowledge.retrieve import MAX_K
@@ -221,12 +222,14 @@ async def upload_documents(name: str, request: Request) -> dict[str, Any]:
         seen.add(d.uri)
     col = await _collection(request, principal, name)
     docs, unreadable = _with_front_matter(docs)
-    report = await Ingestor(p.store.engine, col, p.embedder(principal, col, origin="api")).run(docs)
+    report = await Ingestor(p.store.engine, col, p.embedder(principal, col, origin="api"),
+                            maintain_indexes=False).run(docs)
     report.failed.extend(unreadable)
+    index_job = await hand_over(p.store.engine, col.tenant_id, p.settings.jobs.max_attempts)
     await audited(request, principal, "knowledge.document.upload", f"collection:{name}",
                   {"uris": [d.uri for d in docs][:100], "added": report.added, "updated": report.updated,
                    "failed": len(report.failed)})
-    return {"object": "ingest.report", "collection": name, **report.as_dict()}
+    return {"object": "ingest.report", "collection": name, **report.as_dict(), "index_job": index_job}
 
 
 def _acl(body: AclBody | None) -> Acl:
@@ -326,8 +329,10 @@ async def set_acl(name: str, doc_id: RowId, request: Request) -> dict[str, Any]:
     engine = platform(request).store.engine
     if not await index.set_document_acl(engine, col.id, doc_id, acl, "admin"):
         raise NotFound(f"no document {doc_id} in collection '{name}'", param="document_id")
-    # Cached answers may quote this document to callers who just lost access.
-    await collections.documents_changed(engine, col)
+    # Cached answers may quote this document to callers who just lost access; a set that grew past
+    # the own-index threshold gets its graph from a job, not while this request waits.
+    await collections.documents_changed(engine, col, maintain_indexes=False)
+    await hand_over(engine, col.tenant_id, platform(request).settings.jobs.max_attempts)
     await audited(request, principal, "knowledge.document.acl", f"document:{name}/{doc_id}", {"acl": acl})
     return _doc_json(await svc.document(principal, col, doc_id, manage=True))
 
@@ -339,7 +344,8 @@ async def delete_document(name: str, doc_id: RowId, request: Request) -> dict[st
     engine = platform(request).store.engine
     if not await index.delete_document(engine, col.id, doc_id):
         raise NotFound(f"no document {doc_id} in collection '{name}'", param="document_id")
-    await collections.documents_changed(engine, col)
+    await collections.documents_changed(engine, col, maintain_indexes=False)
+    await hand_over(engine, col.tenant_id, platform(request).settings.jobs.max_attempts)
     await audited(request, principal, "knowledge.document.delete", f"document:{name}/{doc_id}", {})
     return {"id": doc_id, "object": "document.deleted", "deleted": True}
 

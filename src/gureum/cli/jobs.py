@@ -17,7 +17,7 @@ from rich.table import Table
 
 from gureum.cli.common import ConfigOpt, DataDirOpt, fail, settings, with_platform, with_store
 from gureum.governance.principal import Principal
-import gureum.jobs.batch  # noqa: F401 - registers the built-in job types
+import gureum.jobs.builtin  # noqa: F401 - registers the built-in job types
 from gureum.jobs import registry
 from gureum.jobs.repository import FINAL, Job, JobRepository
 from gureum.jobs.worker import Worker

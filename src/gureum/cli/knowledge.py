@@ -22,6 +22,7 @@ from gureum.cli.common import ConfigOpt, DataDirOpt, fail, settings, with_platfo
 from gureum.store import Store
 
 if TYPE_CHECKING:
+    from gureum.governance.principal import Principal
     from gureum.platform import Platform
 
 app = typer.Typer(no_args_is_help=True)
@@ -37,6 +38,9 @@ def ingest(
     acl: list[str] = typer.Option([], "--default-acl", help="With --create: default ACL (repeatable; '*', "
                                   "'user:<id>', 'group:<g>'). Default '*': everyone in the tenant."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON line."),
+    jobs: int | None = typer.Option(None, "--jobs", min=1, max=64,
+                                    help="Queue the work as N `ingest` jobs, one share of the source each, for "
+                                         "`gureum worker` processes to run in parallel, instead of ingesting here."),
     config: Path | None = ConfigOpt,
     data_dir: Path | None = DataDirOpt,
 ) -> None:
@@ -63,6 +67,9 @@ def ingest(
             col = await collections.create(store.engine, s, tenant, collection, default_acl=acl or None, exist_ok=True)
             console.print(f"created collection [bold]{collection}[/] (embedder {col.embedder}, "
                           f"{col.chunk_max_tokens}-token chunks)")
+        if jobs:
+            return {"jobs": await _queue_ingest(platform, Principal.service(tenant, "cli"), collection, source,
+                                                sync, jobs)}
         emb = platform.embedder(Principal.service(tenant, "cli"), col, origin="cli")
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[chunks]} chunks"), TimeElapsedColumn(), console=console,
@@ -89,6 +96,10 @@ def ingest(
     if as_json:
         sys.stdout.write(orjson.dumps(out).decode() + "\n")
         return
+    if "jobs" in out:
+        typer.echo(f"queued {len(out['jobs'])} ingest job(s): {' '.join(out['jobs'])} "
+                   "(run `gureum worker`; follow with `gureum jobs status ID`)")
+        return
     typer.echo(
         f"{out['added']} added, {out['updated']} updated, {out['unchanged']} unchanged, {out['deleted']} deleted, "
         f"{len(out['failed'])} failed; {out['chunks']} chunks in {out['seconds']} s "
@@ -96,6 +107,26 @@ def ingest(
     )
     for f in out["failed"]:
         typer.echo(f"  failed: {f['uri']}: {f['error']}", err=True)
+
+
+async def _queue_ingest(platform: Platform, principal: Principal, collection: str, source: str, sync: bool,
+                        shards: int) -> list[str]:
+    """Queue one `ingest` job per share of the source; the ids, in shard order."""
+    import gureum.jobs.builtin  # noqa: F401 - registers the ingest type
+    from gureum.jobs import registry
+    from gureum.jobs.ingest import INGEST
+    from gureum.jobs.repository import JobRepository
+
+    job_type = registry.get(INGEST)
+    assert job_type is not None
+    repo = JobRepository(platform.store.engine)
+    ids = []
+    for k in range(shards):
+        params = job_type.parse({"collection": collection, "source": source, "sync": sync, "shard": k,
+                                 "shards": shards})
+        ids.append((await repo.submit(principal, INGEST, params,
+                                      max_attempts=platform.settings.jobs.max_attempts)).id)
+    return ids
 
 
 @app.command()

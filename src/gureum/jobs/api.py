@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 
 from gureum.api.access import audited, require
 from gureum.api.common import platform, read_json, validate
-from gureum.errors import InvalidRequest, NotFound
+from gureum.errors import InvalidRequest, NotFound, PermissionDenied
 from gureum.governance.principal import Principal, Role
 from gureum.jobs import registry
 from gureum.jobs.repository import STATES, Job, JobRepository
@@ -39,11 +39,16 @@ async def _job(request: Request, principal: Principal, job_id: str) -> Job:
 async def submit_job(request: Request) -> dict[str, Any]:
     principal = await require(request, *_ROLES)
     req = validate(JobSubmit, await read_json(request, 1024 * 1024))
-    if registry.handler(req.type) is None:
+    job_type = registry.get(req.type)
+    if job_type is None:
         known = ", ".join(registry.types()) or "none"
         raise InvalidRequest(f"Unknown job type '{req.type}' (known: {known}).", param="type", code="unknown_job_type")
-    max_attempts = req.max_attempts or platform(request).settings.jobs.max_attempts
-    job = await _repo(request).submit(principal, req.type, req.params, max_attempts=max_attempts,
+    if principal.role not in job_type.roles:
+        raise PermissionDenied(f"A {req.type} job needs the {' or '.join(r.value for r in job_type.roles)} role.")
+    settings = platform(request).settings
+    params = job_type.parse(req.params, {"principal": principal, "settings": settings, "origin": "api"})
+    max_attempts = req.max_attempts or settings.jobs.max_attempts
+    job = await _repo(request).submit(principal, req.type, params, max_attempts=max_attempts,
                                       resources=req.resources, priority=req.priority)
     await audited(request, principal, "jobs.submit", f"job:{job.id}", {"type": job.type, "max_attempts": max_attempts})
     return job.public()

@@ -117,9 +117,21 @@ class JobRepository:
     # ------------------------------------------------------------------ submitting and reading
 
     async def submit(self, principal: Principal, type_: str, params: dict[str, Any], *, max_attempts: int,
-                     resources: dict[str, Any] | None = None, priority: int = 0) -> Job:
+                     resources: dict[str, Any] | None = None, priority: int = 0, once: bool = False) -> Job:
+        """Queue a job. `once`: unless the tenant already has a queued job of this type, which is
+        returned instead (a job that converges state — an index build — is worth queuing once however
+        many writes ask for it; one that is already running may have read the state too early, so a
+        new one is still queued then)."""
         job_id = "job_" + uuid.uuid4().hex[:24]
         async with self.engine.begin() as conn:
+            if once:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                                   {"k": f"gureum:job-once:{principal.tenant_id}:{type_}"})
+                row = (await conn.execute(text(
+                    "SELECT * FROM jobs WHERE tenant_id = :t AND type = :type AND state = 'queued' LIMIT 1"),
+                    {"t": principal.tenant_id, "type": type_})).first()
+                if row is not None:
+                    return Job.of(row)
             row = (await conn.execute(text(
                 """INSERT INTO jobs (id, tenant_id, user_id, key_id, role, groups, type, params, resources, priority,
                                      max_attempts)

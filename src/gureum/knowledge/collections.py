@@ -205,12 +205,14 @@ async def delete(engine: AsyncEngine, col: Collection) -> None:
 
 
 async def documents_changed(engine: AsyncEngine, col: Collection,
-                            on_build: Callable[[int, int], None] | None = None) -> None:
+                            on_build: Callable[[int, int], None] | None = None, *,
+                            maintain_indexes: bool = True) -> None:
     """After documents or their ACLs changed: cached answers that may quote them are void, and
     the ACL sets' own indexes converge on the sets' new sizes (`on_build` as in
-    `index.maintain_set_indexes`)."""
+    `index.maintain_set_indexes`) — unless the caller hands that to a job (`maintain_indexes`)."""
     await bump_collection(col.tenant_id, col.name, engine)
-    await index.maintain_set_indexes(engine, on_build=on_build)
+    if maintain_indexes:
+        await index.maintain_set_indexes(engine, on_build=on_build)
 
 
 def scope(col: Collection, principals: list[str] | tuple[str, ...]) -> index.Scope:

@@ -93,11 +93,13 @@ class _Prepared:
 
 
 class Ingestor:
-    def __init__(self, engine: AsyncEngine, collection: Collection, embedder: Embedder, *, detect_pii: bool = True) -> None:
+    def __init__(self, engine: AsyncEngine, collection: Collection, embedder: Embedder, *, detect_pii: bool = True,
+                 maintain_indexes: bool = True) -> None:
         self.engine = engine
         self.col = collection
         self.embedder = embedder
         self.detect = detect if detect_pii else None
+        self.maintain_indexes = maintain_indexes
 
     # -- preparing (CPU, worker thread) ------------------------------------------------------
 
@@ -221,18 +223,21 @@ class Ingestor:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         # An ACL set that grew past the threshold gets its own graph (cached answers were voided
-        # batch by batch as they were written).
-        await index.maintain_set_indexes(self.engine, on_build=lambda _set, n: progress("set_index", n))
+        # batch by batch as they were written) — here, unless the caller hands the build to a job.
+        if self.maintain_indexes:
+            await index.maintain_set_indexes(self.engine, on_build=lambda _set, n: progress("set_index", n))
         report.seconds += time.perf_counter() - started
         return report
 
-    async def sync(self, current_uris: set[str], report: IngestReport, progress: Progress | None = None) -> None:
-        """Remove documents whose uri the source no longer has."""
+    async def sync(self, current_uris: set[str], report: IngestReport, progress: Progress | None = None,
+                   want: Callable[[str], bool] | None = None) -> None:
+        """Remove documents whose uri the source no longer has (of those `want` accepts: a worker's
+        share of the source removes only its own share's documents)."""
         known = await index.document_hashes(self.engine, self.col.id)
-        stale = sorted(set(known) - current_uris)
+        stale = sorted(u for u in set(known) - current_uris if want is None or want(u))
         report.deleted += await index.delete_documents_by_uri(self.engine, self.col.id, stale)
         if stale:
-            await documents_changed(self.engine, self.col)
+            await documents_changed(self.engine, self.col, maintain_indexes=self.maintain_indexes)
         if progress:
             progress("deleted", len(stale))
 
@@ -246,22 +251,25 @@ async def ingest_source(
     sync: bool = False,
     options: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    want: Callable[[str], bool] | None = None,
+    maintain_indexes: bool = True,
 ) -> IngestReport:
-    """Ingest everything a connector finds at `uri` into `collection`."""
+    """Ingest everything a connector finds at `uri` into `collection` (only the documents whose uri
+    `want` accepts, when given)."""
     from gureum.knowledge.connectors import open_source
 
     connector = open_source(uri, **(options or {}))
     current: set[str] | None = None
     if progress is not None or sync:
-        uris = await asyncio.to_thread(connector.list_uris)
+        uris = {u for u in await asyncio.to_thread(connector.list_uris) if want is None or want(u)}
         current = uris
         if progress is not None:
             progress("total", len(uris))
-    ingestor = Ingestor(engine, collection, embedder)
-    report = await ingestor.run(connector.documents(), progress=progress)
+    ingestor = Ingestor(engine, collection, embedder, maintain_indexes=maintain_indexes)
+    report = await ingestor.run(connector.documents(want), progress=progress)
     for err in getattr(connector, "errors", []):
         report.failed.append((err.uri, err.message))
     if sync:
-        await ingestor.sync(current or set(), report, progress)
+        await ingestor.sync(current or set(), report, progress, want)
     return report
 

@@ -9,7 +9,7 @@ Markdown — YAML front matter; otherwise an empty Acl (the collection default a
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,11 @@ class FolderConnector:
     def list_uris(self) -> set[str]:
         return {self._uri(p) for p in self._paths()}
 
-    def documents(self) -> Iterator[SourceDocument]:
+    def documents(self, want: Callable[[str], bool] | None = None) -> Iterator[SourceDocument]:
         for path in self._paths():
             uri = self._uri(path)
+            if want is not None and not want(uri):
+                continue
             try:
                 doc = self._document(path, uri)
             except IngestError as exc:

@@ -21,12 +21,14 @@ class Connector(Protocol):
     unreadable file, a broken ACL sidecar) is skipped — never ingested with a guessed ACL — and
     recorded in `errors` so the caller reports it with the parser's `IngestError`s.
     `list_uris()` returns every current document uri, cheaply (no content), for sync deletion.
+    `documents(want)` yields only the documents whose uri `want` accepts, deciding before the
+    content is read, so a source can be split between workers (`jobs/ingest.py` shards by uri).
     A failure of the source as a whole (missing folder or bucket, bad query) raises.
     """
 
     errors: list[IngestError]
 
-    def documents(self) -> Iterator[SourceDocument]: ...
+    def documents(self, want: Callable[[str], bool] | None = None) -> Iterator[SourceDocument]: ...
 
     def list_uris(self) -> set[str]: ...
 

@@ -11,7 +11,7 @@ default S3 gives untyped uploads.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,10 +47,12 @@ class S3Connector:
     def list_uris(self) -> set[str]:
         return {key for key, _ in self._objects()}
 
-    def documents(self) -> Iterator[SourceDocument]:
+    def documents(self, want: Callable[[str], bool] | None = None) -> Iterator[SourceDocument]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         for key, listed in self._objects():
+            if want is not None and not want(key):
+                continue
             try:
                 doc = self._document(key, listed)
             except (ClientError, BotoCoreError, ValueError) as exc:

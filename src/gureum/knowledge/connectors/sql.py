@@ -9,7 +9,7 @@ every column except the id and ACL columns), `title_column`, `acl_users_column` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -58,9 +58,11 @@ class SqlConnector:
         rows = self._rows(f"SELECT q.{quoted} FROM ({self._query}) AS q", [self.id_column])
         return {str(row[self.id_column]) for row in rows if row[self.id_column] is not None}
 
-    def documents(self) -> Iterator[SourceDocument]:
+    def documents(self, want: Callable[[str], bool] | None = None) -> Iterator[SourceDocument]:
         required = [self.id_column, self.title_column, *self.acl_columns, *(self.text_columns or [])]
         for row in self._rows(self._query, required):
+            if want is not None and row[self.id_column] is not None and not want(str(row[self.id_column])):
+                continue
             doc = self._document(row)
             if doc is not None:
                 yield doc

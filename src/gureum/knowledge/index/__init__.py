@@ -25,6 +25,7 @@ from gureum.knowledge.index.read import (
 from gureum.knowledge.index.scope import Scope, readable_chunks, vector_literal
 from gureum.knowledge.index.set_indexes import Maintained
 from gureum.knowledge.index.set_indexes import maintain as maintain_set_indexes
+from gureum.knowledge.index.set_indexes import pending as set_indexes_pending
 from gureum.knowledge.index.write import (
     ChunkRow,
     DocumentRow,
@@ -70,6 +71,7 @@ __all__ = [
     "replace_documents",
     "search",
     "set_document_acl",
+    "set_indexes_pending",
     "update_collection",
     "vector_literal",
 ]
